@@ -1,0 +1,288 @@
+/*
+ * The control socket: line-delimited JSON over a Unix stream socket (the
+ * protocol is in fs.h). One thread polls the listening socket and up to
+ * CTL_MAX_CLIENTS connections; requests are small and answered at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+#define CTL_MAX_CLIENTS 32
+#define CTL_MAX_LINE 65536
+
+struct client {
+	int fd;
+	char *buf;
+	size_t len;
+};
+
+struct fs_control {
+	struct fs *fs;
+	char *path;
+	int lfd;
+	int wake[2];
+	pthread_t thread;
+	bool running;
+	struct client cl[CTL_MAX_CLIENTS];
+	int ncl;
+};
+
+#define U64(field) json_integer((json_int_t)atomic_load_explicit(&fs->stats.field, memory_order_relaxed))
+
+struct json_t *fs__status_json(struct fs *fs)
+{
+	char commit[GIT_OID_HEXSZ + 1], tree[GIT_OID_HEXSZ + 1];
+	const char *branch = fs_git_branch(fs->git);
+	git_oid_tostr(commit, sizeof(commit), fs_git_commit_id(fs->git));
+	git_oid_tostr(tree, sizeof(tree), fs_git_tree_id(fs->git));
+
+	json_t *layers = json_array();
+	for (int i = 1; i < fs->nlayers; i++)
+		json_array_append_new(layers, json_string(fs->layer[i].path));
+
+	pthread_mutex_lock(&fs->dotgit_lock);
+	int state = fs->dotgit_state;
+	uint64_t entries = fs->index_entries;
+	double index_ms = fs->index_ms;
+	pthread_mutex_unlock(&fs->dotgit_lock);
+
+	json_t *counters = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}",
+	                             "lookups", U64(lookups), "getattrs", U64(getattrs),
+	                             "readdirs", U64(readdirs), "reads", U64(reads),
+	                             "bytes_read", U64(bytes_read), "hydrations", U64(hydrations),
+	                             "bytes_hydrated", U64(bytes_hydrated), "cache_hits", U64(cache_hits),
+	                             "inline_reads", U64(inline_reads),
+	                             "evictions", json_integer((json_int_t)fs_cache_evictions(fs->cache)),
+	                             "io_errors", U64(io_errors), "erofs", U64(erofs),
+	                             "inodes", (json_int_t)fs__itable_count(&fs->itable));
+	json_t *cache = json_pack("{s:s,s:I,s:I}", "dir", fs_cache_dir(fs->cache),
+	                          "cap", (json_int_t)fs_cache_cap(fs->cache),
+	                          "size", (json_int_t)fs_cache_size_estimate(fs->cache));
+	double ready = (double)(fs->mounted.tv_sec - fs->started.tv_sec) * 1e3 +
+	               (double)(fs->mounted.tv_nsec - fs->started.tv_nsec) / 1e6;
+	return json_pack("{s:b,s:s,s:s,s:s?,s:s,s:s,s:o,s:o,s:s,s:I,s:f,s:f,s:I,s:o}",
+	                 "ok", 1, "commit", commit, "tree", tree, "branch", branch,
+	                 "repo", fs->opt.repo, "mountpoint", fs->opt.mountpoint,
+	                 "layers", layers, "cache", cache,
+	                 "dotgit", state == 0 ? "preparing" : state > 0 ? "ready" : "failed",
+	                 "index_entries", (json_int_t)entries, "index_ms", index_ms,
+	                 "reads_ready_ms", ready, "pid", (json_int_t)getpid(), "counters", counters);
+}
+
+static json_t *error_json(const char *msg)
+{
+	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+}
+
+static json_t *handle(struct fs_control *c, const char *line)
+{
+	json_error_t jerr;
+	json_t *req = json_loads(line, 0, &jerr);
+	json_t *resp;
+	if (!req || !json_is_object(req)) {
+		json_decref(req);
+		return error_json("malformed request: expected a JSON object");
+	}
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd) {
+		resp = error_json("missing \"cmd\"");
+	} else if (!strcmp(cmd, "status")) {
+		resp = fs__status_json(c->fs);
+	} else if (!strcmp(cmd, "evict")) {
+		uint64_t n = 0;
+		int r = fs_cache_evict(c->fs->cache, &n);
+		resp = r < 0 ? error_json(strerror(-r)) : json_pack("{s:b,s:I}", "ok", 1, "evicted", (json_int_t)n);
+	} else {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "unknown command \"%.64s\"", cmd);
+		resp = error_json(msg);
+	}
+	json_decref(req);
+	return resp;
+}
+
+static void client_close(struct fs_control *c, int i)
+{
+	close(c->cl[i].fd);
+	free(c->cl[i].buf);
+	c->cl[i] = c->cl[--c->ncl];
+}
+
+static int send_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Returns <0 when the client must be dropped. */
+static int client_read(struct fs_control *c, struct client *cl)
+{
+	char tmp[4096];
+	ssize_t n = recv(cl->fd, tmp, sizeof(tmp), 0);
+	if (n <= 0)
+		return -1;
+	if (cl->len + (size_t)n > CTL_MAX_LINE)
+		return -1;
+	char *nb = realloc(cl->buf, cl->len + (size_t)n + 1);
+	if (!nb)
+		return -1;
+	cl->buf = nb;
+	memcpy(cl->buf + cl->len, tmp, (size_t)n);
+	cl->len += (size_t)n;
+	cl->buf[cl->len] = '\0';
+	char *nl;
+	while ((nl = memchr(cl->buf, '\n', cl->len))) {
+		*nl = '\0';
+		json_t *resp = handle(c, cl->buf);
+		char *out = json_dumps(resp, JSON_COMPACT);
+		json_decref(resp);
+		int r = -1;
+		if (out) {
+			size_t ol = strlen(out);
+			out[ol] = '\0';
+			r = send_all(cl->fd, out, ol);
+			if (r == 0)
+				r = send_all(cl->fd, "\n", 1);
+			free(out);
+		}
+		size_t rest = cl->len - (size_t)(nl + 1 - cl->buf);
+		memmove(cl->buf, nl + 1, rest);
+		cl->len = rest;
+		cl->buf[cl->len] = '\0';
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void *control_thread(void *arg)
+{
+	struct fs_control *c = arg;
+	for (;;) {
+		struct pollfd pf[CTL_MAX_CLIENTS + 2];
+		pf[0] = (struct pollfd){.fd = c->wake[0], .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = c->lfd, .events = c->ncl < CTL_MAX_CLIENTS ? POLLIN : 0};
+		for (int i = 0; i < c->ncl; i++)
+			pf[i + 2] = (struct pollfd){.fd = c->cl[i].fd, .events = POLLIN};
+		int nfds = c->ncl + 2;
+		if (poll(pf, (nfds_t)nfds, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[0].revents)
+			break;
+		for (int i = nfds - 3; i >= 0; i--)
+			if (pf[i + 2].revents && client_read(c, &c->cl[i]) < 0)
+				client_close(c, i);
+		if (pf[1].revents & POLLIN) {
+			int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0) {
+				c->cl[c->ncl].fd = fd;
+				c->cl[c->ncl].buf = NULL;
+				c->cl[c->ncl].len = 0;
+				c->ncl++;
+			}
+		}
+	}
+	return NULL;
+}
+
+int fs_control_bind(struct fs_control **out, struct fs *fs, const char *path)
+{
+	struct fs_control *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->fs = fs;
+	c->lfd = c->wake[0] = c->wake[1] = -1;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	c->path = strdup(path);
+	if (!c->path || pipe2(c->wake, O_CLOEXEC) < 0) {
+		r = c->path ? -errno : -ENOMEM;
+		goto fail;
+	}
+	/* A socket file left by a dead process is replaced; a live one is not. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		int live = connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(probe);
+		if (live) {
+			r = -EADDRINUSE;
+			goto fail;
+		}
+	}
+	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->lfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	(void)unlink(path);
+	if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->lfd, 16) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	(void)chmod(path, 0600);
+	*out = c;
+	return 0;
+fail:
+	if (c->lfd >= 0)
+		close(c->lfd);
+	if (c->wake[0] >= 0) {
+		close(c->wake[0]);
+		close(c->wake[1]);
+	}
+	free(c->path);
+	free(c);
+	return r;
+}
+
+int fs_control_start(struct fs_control *c)
+{
+	int r = pthread_create(&c->thread, NULL, control_thread, c);
+	if (r == 0)
+		c->running = true;
+	return -r;
+}
+
+void fs_control_stop(struct fs_control *c)
+{
+	if (!c)
+		return;
+	if (c->running) {
+		(void)!write(c->wake[1], "x", 1);
+		pthread_join(c->thread, NULL);
+	}
+	for (int i = c->ncl - 1; i >= 0; i--)
+		client_close(c, i);
+	close(c->lfd);
+	close(c->wake[0]);
+	close(c->wake[1]);
+	(void)unlink(c->path);
+	free(c->path);
+	free(c);
+}

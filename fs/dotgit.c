@@ -1,0 +1,244 @@
+/*
+ * The workspace's .git: a real git directory made for this mount, so that
+ * git status, git diff and git log work inside the workspace.
+ *
+ * It is layer 0 of the stack, a private directory under the hydration
+ * cache's run/ folder:
+ *
+ *   | file                      | content                                          |
+ *   |---------------------------|--------------------------------------------------|
+ *   | HEAD                      | "ref: refs/heads/B" when REV named branch B,     |
+ *   |                           | else the commit id (detached)                    |
+ *   | refs/heads/B              | the commit id                                    |
+ *   | config                    | a plain non-bare repository                      |
+ *   | objects/info/alternates   | the repository's object directory: nothing is    |
+ *   |                           | copied, every object is read from there          |
+ *   | index                     | synthesized from the tree (below)                |
+ *
+ * The index lists every path of the commit's tree with exactly the stat data
+ * thawfs reports for it (inode, size from the object header, mtime = ctime =
+ * the commit time, owner), so git's stat check finds every file clean and
+ * reads no content: git status hydrates nothing. Paths that a --layer hides
+ * or replaces get a zero mtime, so git looks at their content and reports
+ * them as it should. The index is written by a background thread right
+ * after the mount (it needs the size of every blob); the .git directory
+ * itself waits for it, the rest of the workspace does not.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+static int put(const char *base, const char *rel, const char *data)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/%s", base, rel) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	return fs_write_file(path, data, strlen(data), 0644);
+}
+
+int fs__dotgit_prepare(struct fs *fs)
+{
+	char gitdir[PATH_MAX], buf[PATH_MAX + 64], hex[GIT_OID_HEXSZ + 1];
+	static const char *const dirs[] = {"objects/info", "objects/pack", "refs/heads", "refs/tags", "info"};
+	const char *branch = fs_git_branch(fs->git);
+	int r;
+
+	if (snprintf(gitdir, sizeof(gitdir), "%s/dotgit/.git", fs->rundir) >= (int)sizeof(gitdir))
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s/%s", gitdir, dirs[i]);
+		if ((r = fs_mkdir_p(buf, 0755)) < 0)
+			return r;
+	}
+	git_oid_tostr(hex, sizeof(hex), fs_git_commit_id(fs->git));
+	if (branch) {
+		snprintf(buf, sizeof(buf), "ref: refs/heads/%s\n", branch);
+		if ((r = put(gitdir, "HEAD", buf)) < 0)
+			return r;
+		char ref[PATH_MAX];
+		if (snprintf(ref, sizeof(ref), "%s/refs/heads/%s", gitdir, branch) >= (int)sizeof(ref))
+			return -ENAMETOOLONG;
+		char *slash = strrchr(ref, '/');
+		*slash = '\0';
+		if ((r = fs_mkdir_p(ref, 0755)) < 0)
+			return r;
+		*slash = '/';
+		snprintf(buf, sizeof(buf), "%s\n", hex);
+		if ((r = fs_write_file(ref, buf, strlen(buf), 0644)) < 0)
+			return r;
+	} else {
+		snprintf(buf, sizeof(buf), "%s\n", hex);
+		if ((r = put(gitdir, "HEAD", buf)) < 0)
+			return r;
+	}
+	if ((r = put(gitdir, "config",
+	             "[core]\n"
+	             "\trepositoryformatversion = 0\n"
+	             "\tfilemode = true\n"
+	             "\tbare = false\n"
+	             "\tlogallrefupdates = true\n"
+	             "[gc]\n"
+	             "\tauto = 0\n")) < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "%s\n", fs_git_objects_dir(fs->git));
+	if ((r = put(gitdir, "objects/info/alternates", buf)) < 0)
+		return r;
+	if ((r = put(gitdir, "description", "thaw workspace\n")) < 0)
+		return r;
+	return put(gitdir, "info/exclude", "");
+}
+
+struct walk {
+	struct fs *fs;
+	git_repository *repo;
+	git_index *index;
+	char path[PATH_MAX];
+	uint64_t entries;
+};
+
+static void stat_of(struct fs *fs, struct fs_node *n, git_index_entry *e)
+{
+	struct stat st;
+	fs__node_stat(fs, n, &st);
+	e->ctime.seconds = (int32_t)st.st_ctim.tv_sec;
+	e->ctime.nanoseconds = (uint32_t)st.st_ctim.tv_nsec;
+	e->mtime.seconds = (int32_t)st.st_mtim.tv_sec;
+	e->mtime.nanoseconds = (uint32_t)st.st_mtim.tv_nsec;
+	e->ino = (uint32_t)st.st_ino;
+	e->uid = st.st_uid;
+	e->gid = st.st_gid;
+	e->file_size = (uint32_t)st.st_size;
+}
+
+static int walk_tree(struct walk *w, const git_oid *tree_oid, struct fs_node *dir, size_t plen)
+{
+	git_tree *tree = NULL;
+	struct fs_dir *d = NULL;
+	int r;
+
+	if (git_tree_lookup(&tree, w->repo, tree_oid) < 0)
+		return -EIO;
+	if (dir && fs__dir_get(w->fs, dir, &d) < 0)
+		d = NULL;
+	size_t n = git_tree_entrycount(tree);
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(te);
+		const git_oid *id = git_tree_entry_id(te);
+		git_filemode_t fm = git_tree_entry_filemode(te);
+		size_t nlen = strlen(name);
+		struct fs_node *child = d ? fs__dir_find(d, name) : NULL;
+
+		if (plen + nlen + 2 > sizeof(w->path)) {
+			r = -ENAMETOOLONG;
+			goto done;
+		}
+		memcpy(w->path + plen, name, nlen + 1);
+		if (fm == GIT_FILEMODE_TREE) {
+			bool same = child && S_ISDIR(child->mode) && child->dir_git && git_oid_equal(&child->oid, id);
+			w->path[plen + nlen] = '/';
+			w->path[plen + nlen + 1] = '\0';
+			if ((r = walk_tree(w, id, same ? child : NULL, plen + nlen + 1)) < 0)
+				goto done;
+			continue;
+		}
+		git_index_entry e;
+		memset(&e, 0, sizeof(e));
+		e.path = w->path;
+		e.mode = fm;
+		git_oid_cpy(&e.id, id);
+		if (child && ((fm == GIT_FILEMODE_COMMIT && child->layer == FS_LAYER_NONE) ||
+		              (child->layer == FS_LAYER_GIT && git_oid_equal(&child->oid, id)))) {
+			stat_of(w->fs, child, &e);
+		} else {
+			/* Hidden or replaced by a layer: zero stat data make git
+			 * compare content, and report what the layer did. */
+			uint64_t sz = 0;
+			if (fm != GIT_FILEMODE_COMMIT)
+				(void)fs_git_blob_size(w->fs->git, id, &sz);
+			e.file_size = (uint32_t)sz;
+		}
+		if (git_index_add(w->index, &e) < 0) {
+			r = -EIO;
+			goto done;
+		}
+		w->entries++;
+	}
+	r = 0;
+done:
+	w->path[plen] = '\0';
+	git_tree_free(tree);
+	return r;
+}
+
+static void finish(struct fs *fs, int state, uint64_t entries, double ms)
+{
+	pthread_mutex_lock(&fs->dotgit_lock);
+	fs->dotgit_state = state;
+	fs->index_entries = entries;
+	fs->index_ms = ms;
+	pthread_cond_broadcast(&fs->dotgit_cond);
+	pthread_mutex_unlock(&fs->dotgit_lock);
+}
+
+static void *index_thread(void *arg)
+{
+	struct fs *fs = arg;
+	struct walk w = {.fs = fs};
+	char path[PATH_MAX];
+	struct timespec t0;
+	int r = -EIO;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Yield the CPU to the first reads of the workspace. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+	w.repo = fs_git_repo(fs->git);
+	snprintf(path, sizeof(path), "%s/dotgit/.git/index", fs->rundir);
+	if (!w.repo || git_index_open(&w.index, path) < 0)
+		goto done;
+	if ((r = walk_tree(&w, fs_git_tree_id(fs->git), fs->root, 0)) < 0)
+		goto done;
+	if (git_index_write(w.index) < 0) {
+		r = -EIO;
+		goto done;
+	}
+	r = 0;
+done:
+	if (r < 0) {
+		const git_error *e = git_error_last();
+		fs_log("thawfs: cannot synthesize the git index: %s", e && e->message ? e->message : strerror(-r));
+	}
+	git_index_free(w.index);
+	finish(fs, r < 0 ? r : 1, w.entries, fs_ms_since(&t0));
+	return NULL;
+}
+
+int fs__dotgit_start(struct fs *fs)
+{
+	int r = pthread_create(&fs->dotgit_thread, NULL, index_thread, fs);
+	if (r == 0)
+		fs->dotgit_started = true;
+	if (r != 0) {
+		finish(fs, -r, 0, 0);
+		return -r;
+	}
+	return 0;
+}
+
+int fs__dotgit_wait(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->dotgit_lock);
+	while (fs->dotgit_state == 0)
+		pthread_cond_wait(&fs->dotgit_cond, &fs->dotgit_lock);
+	int r = fs->dotgit_state < 0 ? fs->dotgit_state : 0;
+	pthread_mutex_unlock(&fs->dotgit_lock);
+	return r;
+}

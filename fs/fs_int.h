@@ -1,0 +1,239 @@
+/*
+ * thawfs internals: the structures shared by the files of fs/.
+ *
+ * The namespace a reader sees is a stack of read-only sources, topmost first:
+ *
+ *   layer 0            the synthesized .git directory (fs/dotgit.c), private to the mount
+ *   layers 1..n        the --layer directories, first given is topmost
+ *   the git tree       the tree of the mounted commit (fs/git_tree.c)
+ *
+ * Every path that is ever looked up gets one struct fs_node, created when its
+ * parent directory is first listed ("loaded", fs/dir.c) and kept for the life of
+ * the mount, so a path keeps its inode number. Inode numbers index a table
+ * (fs/inode.c); they are never reused within a mount.
+ *
+ * Nothing on the read path takes a global lock: the inode table is read with
+ * atomic loads, a directory is loaded once under a striped lock and published
+ * with a release store, and node fields are immutable once published except
+ * the lazily loaded blob size and the flags, which are atomics.
+ */
+#ifndef THAW_FS_INT_H
+#define THAW_FS_INT_H
+
+#include <fuse_lowlevel.h>
+#include <git2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "fs.h"
+
+#define FS_MAX_LAYERS 32      /* layer 0 (.git) + up to 31 --layer dirs */
+#define FS_LAYER_GIT  (-1)    /* "source is the git tree" */
+#define FS_LAYER_NONE (-2)    /* no source: e.g. a submodule's empty directory */
+#define FS_TIMEOUT    86400.0 /* entry/attr timeout for immutable content, seconds */
+
+/* node->flags */
+enum {
+	FS_NODE_SIZE_KNOWN = 1u << 0, /* size loaded from the object header */
+	FS_NODE_BAD_OBJECT = 1u << 1, /* the object is missing or corrupt */
+	FS_NODE_EIO_LOGGED = 1u << 2, /* the EIO was logged once */
+	FS_NODE_CACHED     = 1u << 3, /* content verified present in the hydration cache */
+	FS_NODE_DOTGIT     = 1u << 4, /* the .git directory: loading waits for the index */
+};
+
+struct fs_dir;
+
+struct fs_node {
+	uint64_t ino;
+	struct fs_node *parent; /* NULL for the root */
+	char *name;             /* name in parent; "" for the root */
+	uint32_t mode;          /* S_IFxxx | permission bits */
+	int16_t layer;          /* winning source: layer index, FS_LAYER_GIT or FS_LAYER_NONE */
+	uint32_t dir_layers;    /* dirs: bitmask of layers that contribute entries */
+	bool dir_git;           /* dirs: the git tree contributes (oid is a tree) */
+	git_oid oid;            /* git blob or tree; zero for layer-only nodes */
+	int64_t mtime_sec;      /* from the layer's stat, or the commit time */
+	uint32_t mtime_nsec;
+	int64_t ctime_sec;
+	uint32_t ctime_nsec;
+	uint32_t uid, gid;
+	_Atomic uint64_t size;
+	_Atomic uint32_t flags;
+	_Atomic int64_t touched; /* last LRU touch of the cache entry, seconds */
+	struct fs_dir *_Atomic dir; /* children once loaded, else NULL */
+};
+
+struct fs_dir {
+	size_t n;
+	struct fs_node **child; /* sorted by strcmp of name */
+};
+
+/* Counters reported by the control socket; relaxed atomics. */
+struct fs_stats {
+	_Atomic uint64_t lookups;
+	_Atomic uint64_t getattrs;
+	_Atomic uint64_t readdirs;
+	_Atomic uint64_t reads;
+	_Atomic uint64_t bytes_read;
+	_Atomic uint64_t hydrations;
+	_Atomic uint64_t bytes_hydrated;
+	_Atomic uint64_t cache_hits;
+	_Atomic uint64_t inline_reads;
+	_Atomic uint64_t io_errors;
+	_Atomic uint64_t erofs;
+};
+#define FS_STAT_ADD(fs, field, n) atomic_fetch_add_explicit(&(fs)->stats.field, (n), memory_order_relaxed)
+
+/* ---- inode table (inode.c) ---- */
+#define FS_ITAB_CHUNK_BITS 14
+#define FS_ITAB_CHUNK (1u << FS_ITAB_CHUNK_BITS)
+#define FS_ITAB_CHUNKS 65536u /* up to 2^30 inodes */
+
+struct fs_itable {
+	_Atomic(struct fs_node *) *_Atomic chunk[FS_ITAB_CHUNKS];
+	_Atomic uint64_t next;  /* next inode number to hand out */
+	pthread_mutex_t grow;   /* protects allocation of new chunks */
+};
+
+int fs__itable_init(struct fs_itable *t);
+void fs__itable_release(struct fs_itable *t);
+/* Assigns node->ino and publishes the node. */
+int fs__itable_add(struct fs_itable *t, struct fs_node *node);
+struct fs_node *fs__itable_get(struct fs_itable *t, uint64_t ino);
+uint64_t fs__itable_count(struct fs_itable *t);
+
+/* ---- hydration cache (hydrate.c) ---- */
+struct fs_cache;
+/* Writes the content of a blob to fd; returns 0 or a negative errno. */
+typedef int (*fs_cache_fill_fn)(void *arg, const git_oid *oid, int fd, uint64_t *out_bytes);
+
+int fs_cache_open(struct fs_cache **out, const char *dir, uint64_t cap_bytes);
+void fs_cache_free(struct fs_cache *c);
+/*
+ * Opens the cache entry of oid for reading, hydrating it through fill first if
+ * it is absent. Concurrent callers for the same oid (threads or processes)
+ * share one hydration. *out_hydrated is set when this call did the hydration.
+ * expect_size, if not UINT64_MAX, is checked against the entry's size; a
+ * mismatch (a damaged entry) is removed and hydrated again.
+ */
+int fs_cache_get(struct fs_cache *c, const git_oid *oid, uint64_t expect_size,
+                 fs_cache_fill_fn fill, void *arg, int *out_fd, bool *out_hydrated);
+/* Marks an entry as used now (LRU), at most once a minute per node. */
+void fs_cache_touch(struct fs_cache *c, int fd);
+/* Evicts least recently used entries until the cache is under its cap. */
+int fs_cache_evict(struct fs_cache *c, uint64_t *out_evicted);
+uint64_t fs_cache_size_estimate(struct fs_cache *c);
+uint64_t fs_cache_evictions(struct fs_cache *c);
+/* Measures the cache (and evicts if over the cap) in a background thread. */
+void fs_cache_scan_async(struct fs_cache *c);
+uint64_t fs_cache_cap(struct fs_cache *c);
+const char *fs_cache_dir(struct fs_cache *c);
+
+/* ---- git tree source (git_tree.c): the only file that speaks libgit2 for reads ---- */
+struct fs_git;
+int fs_git_open(struct fs_git **out, const char *repo_path, const char *rev, char *err, size_t errlen);
+void fs_git_free(struct fs_git *g);
+const git_oid *fs_git_commit_id(struct fs_git *g);
+const git_oid *fs_git_tree_id(struct fs_git *g);
+int64_t fs_git_commit_time(struct fs_git *g);
+const char *fs_git_branch(struct fs_git *g);      /* local branch REV named, or NULL */
+const char *fs_git_objects_dir(struct fs_git *g); /* absolute path of the object directory */
+/* The repository handle of the calling thread (opened on first use). */
+git_repository *fs_git_repo(struct fs_git *g);
+int fs_git_blob_size(struct fs_git *g, const git_oid *oid, uint64_t *out);
+/* Reads a whole (small) blob into a malloc'd buffer. */
+int fs_git_blob_read(struct fs_git *g, const git_oid *oid, void **out, size_t *out_len);
+/* fs_cache_fill_fn over the calling thread's repository */
+int fs_git_blob_fill(void *g, const git_oid *oid, int fd, uint64_t *out_bytes);
+
+/* ---- the mount ---- */
+struct fs_layer {
+	char *path;  /* as given */
+	int rootfd;  /* O_PATH|O_DIRECTORY handle on the layer's root */
+};
+
+struct fs {
+	struct fs_options opt;
+	struct fs_git *git;
+	struct fs_cache *cache;
+	struct fs_layer layer[FS_MAX_LAYERS];
+	int nlayers;
+	struct fs_itable itable;
+	struct fs_node *root;
+	struct fuse_session *se;
+	unsigned se_want;       /* capabilities negotiated in init */
+	struct fs_stats stats;
+	uid_t uid;
+	gid_t gid;
+	int64_t time_sec;       /* mtime/ctime reported for git content */
+	struct timespec started; /* CLOCK_MONOTONIC at process start */
+	struct timespec mounted; /* CLOCK_MONOTONIC when the mount was up */
+	int64_t mounted_wall;    /* time() at mount */
+
+	char *rundir;           /* private runtime directory of this mount */
+	int runlock_fd;         /* flock'd while the mount lives */
+
+	pthread_mutex_t dotgit_lock;
+	pthread_cond_t dotgit_cond;
+	int dotgit_state;       /* 0 preparing, 1 ready, <0 failed (negative errno); protected by dotgit_lock */
+	uint64_t index_entries; /* protected by dotgit_lock */
+	double index_ms;        /* protected by dotgit_lock */
+	pthread_t dotgit_thread;
+	bool dotgit_started;
+
+	pthread_mutex_t dirlock[256]; /* striped: protects directory loading */
+};
+
+/* dir.c: the merged view */
+int fs__node_new(struct fs *fs, struct fs_node *parent, const char *name, size_t namelen,
+                 struct fs_node **out);
+/* Loads the children of a directory node once; returns them. */
+int fs__dir_get(struct fs *fs, struct fs_node *dir, struct fs_dir **out);
+struct fs_node *fs__dir_find(struct fs_dir *d, const char *name);
+/* Path of a node relative to a layer root, e.g. "a/b/c", or "." for the root. */
+int fs__node_relpath(struct fs_node *n, char *buf, size_t len);
+int fs__node_size(struct fs *fs, struct fs_node *n, uint64_t *out);
+void fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st);
+/* Full workspace path for logs, "a/b/c". */
+void fs__node_path_for_log(struct fs_node *n, char *buf, size_t len);
+void fs__node_mark_bad(struct fs *fs, struct fs_node *n, int err, const char *what);
+
+/* dotgit.c */
+int fs__dotgit_prepare(struct fs *fs);   /* writes HEAD, config, objects/info/alternates */
+int fs__dotgit_start(struct fs *fs);     /* starts the index synthesis thread */
+int fs__dotgit_wait(struct fs *fs);      /* waits until .git is complete */
+
+/* ops_*.c */
+void fs__ops_init(struct fuse_lowlevel_ops *ops);
+void fs__ops_read_init(struct fuse_lowlevel_ops *ops);
+void fs__ops_dir_init(struct fuse_lowlevel_ops *ops);
+void fs__ops_write_init(struct fuse_lowlevel_ops *ops);
+
+/* control.c */
+struct fs_control;
+/* Binds the socket (before daemonizing, so errors reach the user)... */
+int fs_control_bind(struct fs_control **out, struct fs *fs, const char *path);
+/* ...then serves it from a thread. */
+int fs_control_start(struct fs_control *c);
+void fs_control_stop(struct fs_control *c);
+/* The status object (jansson, new reference). */
+struct json_t;
+struct json_t *fs__status_json(struct fs *fs);
+
+/* log.c */
+void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int fs_log_open(const char *path);
+
+/* util.c */
+double fs_ms_since(const struct timespec *t0);
+int fs_mkdir_p(const char *path, mode_t mode);
+int fs_rm_rf(const char *path);
+int fs_write_file(const char *path, const char *data, size_t len, mode_t mode);
+
+#include "banned.h"
+
+#endif

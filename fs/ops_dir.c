@@ -1,0 +1,120 @@
+/*
+ * Directory listing: readdir and readdirplus over a loaded directory.
+ *
+ * The offset of an entry is its index + 1 in [".", "..", children...], which
+ * stays valid because a loaded directory never changes. opendir answers
+ * ENOSYS where the kernel supports it (see ops_read.c), so the kernel caches
+ * listings (cache_readdir) and sends no opendir/releasedir.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_int.h"
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+	struct fs_dir *d;
+	int r;
+
+	FS_STAT_ADD(fs, readdirs, 1);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if ((r = fs__dir_get(fs, n, &d)) < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t pos = 0;
+	for (size_t i = (size_t)off; i < d->n + 2; i++) {
+		struct fs_node *c;
+		const char *name;
+		if (i == 0) {
+			c = n;
+			name = ".";
+		} else if (i == 1) {
+			c = n->parent ? n->parent : n;
+			name = "..";
+		} else {
+			c = d->child[i - 2];
+			name = c->name;
+		}
+		size_t len;
+		if (plus) {
+			struct fuse_entry_param e;
+			memset(&e, 0, sizeof(e));
+			if (i < 2) {
+				/* No lookup count for . and ..: ino 0 in the entry. */
+				e.attr.st_ino = c->ino;
+				e.attr.st_mode = S_IFDIR;
+			} else {
+				e.ino = c->ino;
+				e.generation = 1;
+				fs__node_stat(fs, c, &e.attr);
+				e.attr_timeout = FS_TIMEOUT;
+				e.entry_timeout = FS_TIMEOUT;
+			}
+			len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, (off_t)(i + 1));
+		} else {
+			struct stat st;
+			memset(&st, 0, sizeof(st));
+			st.st_ino = c->ino;
+			st.st_mode = c->mode;
+			len = fuse_add_direntry(req, buf + pos, size - pos, name, &st, (off_t)(i + 1));
+		}
+		if (len > size - pos)
+			break;
+		pos += len;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (!S_ISDIR(n->mode)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (fs->se_want & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+void fs__ops_dir_init(struct fuse_lowlevel_ops *ops)
+{
+	ops->opendir = op_opendir;
+	ops->readdir = op_readdir;
+	ops->readdirplus = op_readdirplus;
+}

@@ -1,0 +1,393 @@
+/*
+ * Read-side FUSE operations: lookup, getattr, readlink, open, read, statfs,
+ * xattrs.
+ *
+ * Content is immutable for the life of a node, so every reply carries a long
+ * entry/attr timeout and the kernel keeps file pages across opens. open and
+ * opendir answer ENOSYS where the kernel supports it: it then stops sending
+ * them (and their releases) and treats every file as keep_cache and every
+ * directory as cache_readdir, so a warm open costs no round trip at all. A
+ * read therefore carries no file handle: it finds its source from the inode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+static struct fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
+
+static void entry_of(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->generation = 1;
+	fs__node_stat(fs, n, &e->attr);
+	e->attr_timeout = FS_TIMEOUT;
+	e->entry_timeout = FS_TIMEOUT;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+	unsigned want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE | FUSE_CAP_CACHE_SYMLINKS |
+	                FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_PARALLEL_DIROPS |
+	                FUSE_CAP_NO_OPEN_SUPPORT | FUSE_CAP_NO_OPENDIR_SUPPORT | FUSE_CAP_ASYNC_READ;
+	conn->want |= conn->capable & want;
+	conn->time_gran = 1;
+	fs->se_want = conn->want; /* written before the first request is read */
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *p = fs__itable_get(&fs->itable, parent);
+	struct fs_dir *d;
+	struct fuse_entry_param e;
+	int r;
+
+	FS_STAT_ADD(fs, lookups, 1);
+	if (!p) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (strlen(name) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	if ((r = fs__dir_get(fs, p, &d)) < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	struct fs_node *n = fs__dir_find(d, name);
+	if (!n) {
+		/* A negative entry the kernel may keep as long as the content lives. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = FS_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	entry_of(fs, n, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	/* Nodes live as long as the mount (a path keeps its inode number). */
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+	struct stat st;
+
+	(void)fi;
+	FS_STAT_ADD(fs, getattrs, 1);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	fs__node_stat(fs, n, &st);
+	fuse_reply_attr(req, &st, FS_TIMEOUT);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+	char rel[PATH_MAX], target[PATH_MAX + 1];
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (!S_ISLNK(n->mode)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (n->layer >= 0) {
+		int r = fs__node_relpath(n, rel, sizeof(rel));
+		ssize_t len = r < 0 ? r : readlinkat(fs->layer[n->layer].rootfd, rel, target, PATH_MAX);
+		if (len < 0) {
+			fuse_reply_err(req, r < 0 ? -r : errno);
+			return;
+		}
+		target[len] = '\0';
+		fuse_reply_readlink(req, target);
+		return;
+	}
+	void *buf;
+	size_t len;
+	if (fs_git_blob_read(fs->git, &n->oid, &buf, &len) < 0) {
+		fs__node_mark_bad(fs, n, EIO, "symlink object missing or corrupt");
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (len > PATH_MAX)
+		len = PATH_MAX;
+	memcpy(target, buf, len);
+	target[len] = '\0';
+	free(buf);
+	FS_STAT_ADD(fs, inline_reads, 1);
+	fuse_reply_readlink(req, target);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		FS_STAT_ADD(fs, erofs, 1);
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	/* With no_open support the kernel stops asking; otherwise keep the cache. */
+	if (fs->se_want & FUSE_CAP_NO_OPEN_SUPPORT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* Replies with [off, off+size) of fd, spliced where the kernel allows. */
+static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off, uint64_t file_size)
+{
+	if ((uint64_t)off >= file_size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if ((uint64_t)off + size > file_size)
+		size = (size_t)(file_size - (uint64_t)off);
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void read_layer(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t size, off_t off)
+{
+	char rel[PATH_MAX];
+	int r = fs__node_relpath(n, rel, sizeof(rel));
+	int fd = r < 0 ? r : openat(fs->layer[n->layer].rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		fuse_reply_err(req, r < 0 ? -r : errno);
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		fuse_reply_err(req, errno);
+	} else {
+		reply_fd(req, fd, size, off, (uint64_t)st.st_size);
+	}
+	close(fd);
+}
+
+static void read_git(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t size, off_t off)
+{
+	uint64_t fsize;
+	fs__node_size(fs, n, &fsize);
+	if (atomic_load(&n->flags) & FS_NODE_BAD_OBJECT) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if ((uint64_t)off >= fsize) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (fsize <= fs->opt.inline_max) {
+		/* Small blobs go straight from the object database to the page
+		 * cache: a cache file would cost more than it saves. */
+		void *buf;
+		size_t len;
+		if (fs_git_blob_read(fs->git, &n->oid, &buf, &len) < 0) {
+			fs__node_mark_bad(fs, n, EIO, "object missing or corrupt");
+			fuse_reply_err(req, EIO);
+			return;
+		}
+		FS_STAT_ADD(fs, inline_reads, 1);
+		size_t avail = (uint64_t)off < len ? len - (size_t)off : 0;
+		fuse_reply_buf(req, (char *)buf + off, avail < size ? avail : size);
+		free(buf);
+		return;
+	}
+	int fd;
+	bool hydrated;
+	uint32_t fl = atomic_load(&n->flags);
+	int r = fs_cache_get(fs->cache, &n->oid, (fl & FS_NODE_CACHED) ? UINT64_MAX : fsize,
+	                     fs_git_blob_fill, fs->git, &fd, &hydrated);
+	if (r < 0) {
+		fs__node_mark_bad(fs, n, EIO, r == -EIO ? "object missing or corrupt" : strerror(-r));
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	if (hydrated) {
+		FS_STAT_ADD(fs, hydrations, 1);
+		FS_STAT_ADD(fs, bytes_hydrated, fsize);
+		atomic_store(&n->touched, now.tv_sec);
+	} else {
+		FS_STAT_ADD(fs, cache_hits, 1);
+		if (now.tv_sec - atomic_load(&n->touched) >= 60) {
+			atomic_store(&n->touched, now.tv_sec);
+			fs_cache_touch(fs->cache, fd);
+		}
+	}
+	atomic_fetch_or(&n->flags, FS_NODE_CACHED);
+	reply_fd(req, fd, size, off, fsize);
+	close(fd);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+
+	(void)fi;
+	FS_STAT_ADD(fs, reads, 1);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (S_ISDIR(n->mode)) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (!S_ISREG(n->mode)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	FS_STAT_ADD(fs, bytes_read, size);
+	if (n->layer >= 0)
+		read_layer(fs, req, n, size, off);
+	else
+		read_git(fs, req, n, size, off);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct statvfs sv;
+
+	(void)ino;
+	if (statvfs(fs_cache_dir(fs->cache), &sv) < 0)
+		memset(&sv, 0, sizeof(sv));
+	sv.f_namemax = NAME_MAX;
+	sv.f_files = fs__itable_count(&fs->itable);
+	sv.f_ffree = 0;
+	sv.f_favail = 0;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* xattrs: git content has none; layer files pass theirs through. */
+static int layer_xattr_path(struct fs *fs, struct fs_node *n, char *buf, size_t len)
+{
+	char rel[PATH_MAX];
+	int r = fs__node_relpath(n, rel, sizeof(rel));
+	if (r < 0)
+		return r;
+	if (snprintf(buf, len, "/proc/self/fd/%d/%s", fs->layer[n->layer].rootfd, rel) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void reply_xattr_result(fuse_req_t req, size_t size, ssize_t r, const char *buf)
+{
+	if (r < 0)
+		fuse_reply_err(req, errno == ENOTSUP ? ENODATA : errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+	char path[PATH_MAX + 64];
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n->layer < 0 || layer_xattr_path(fs, n, path, sizeof(path)) < 0) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	char *buf = size ? malloc(size) : NULL;
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t r = lgetxattr(path, name, buf, size);
+	reply_xattr_result(req, size, r, buf);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+	char path[PATH_MAX + 64];
+
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n->layer < 0 || layer_xattr_path(fs, n, path, sizeof(path)) < 0) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	char *buf = size ? malloc(size) : NULL;
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t r = llistxattr(path, buf, size);
+	reply_xattr_result(req, size, r, buf);
+	free(buf);
+}
+
+void fs__ops_read_init(struct fuse_lowlevel_ops *ops)
+{
+	ops->init = op_init;
+	ops->lookup = op_lookup;
+	ops->forget = op_forget;
+	ops->forget_multi = op_forget_multi;
+	ops->getattr = op_getattr;
+	ops->readlink = op_readlink;
+	ops->open = op_open;
+	ops->read = op_read;
+	ops->statfs = op_statfs;
+	ops->getxattr = op_getxattr;
+	ops->listxattr = op_listxattr;
+}

@@ -331,7 +331,8 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 	if (dir->dir_git && !opaque && (r = gather_git(fs, dir, &c)) < 0)
 		goto done;
 
-	qsort(c.v, c.n, sizeof(*c.v), cmp_cand);
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof(*c.v), cmp_cand);
 	d = calloc(1, sizeof(*d));
 	if (!d || !(d->child = calloc(c.n ? c.n : 1, sizeof(*d->child)))) {
 		r = -ENOMEM;
@@ -418,12 +419,16 @@ void fs__node_mark_bad(struct fs *fs, struct fs_node *n, int err, const char *wh
 int fs__node_size(struct fs *fs, struct fs_node *n, uint64_t *out)
 {
 	uint32_t fl = atomic_load_explicit(&n->flags, memory_order_acquire);
+	if ((fl & FS_NODE_BAD_OBJECT) && !(fl & FS_NODE_SIZE_KNOWN))
+		return -EIO;
 	if (!(fl & FS_NODE_SIZE_KNOWN)) {
 		uint64_t sz = 0;
 		if (n->layer == FS_LAYER_GIT && !(fl & FS_NODE_BAD_OBJECT)) {
 			if (fs_git_blob_size(fs->git, &n->oid, &sz) < 0) {
+				/* Without a size the kernel would show an empty file:
+				 * fail the file instead (every stat and open: EIO). */
 				fs__node_mark_bad(fs, n, EIO, "object missing or unreadable");
-				sz = 0;
+				return -EIO;
 			}
 		}
 		atomic_store_explicit(&n->size, sz, memory_order_relaxed);
@@ -433,11 +438,13 @@ int fs__node_size(struct fs *fs, struct fs_node *n, uint64_t *out)
 	return 0;
 }
 
-void fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
+int fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 {
 	uint64_t size;
 	memset(st, 0, sizeof(*st));
-	fs__node_size(fs, n, &size);
+	int r = fs__node_size(fs, n, &size);
+	if (r < 0)
+		return r;
 	st->st_ino = n->ino;
 	st->st_mode = n->mode;
 	st->st_nlink = 1;
@@ -451,4 +458,5 @@ void fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 	st->st_atim = st->st_mtim;
 	st->st_ctim.tv_sec = n->ctime_sec;
 	st->st_ctim.tv_nsec = n->ctime_nsec;
+	return 0;
 }

@@ -107,7 +107,8 @@ struct walk {
 static void stat_of(struct fs *fs, struct fs_node *n, git_index_entry *e)
 {
 	struct stat st;
-	fs__node_stat(fs, n, &st);
+	if (fs__node_stat(fs, n, &st) < 0)
+		return; /* unreadable: zero stat data, git will look (and fail) */
 	e->ctime.seconds = (int32_t)st.st_ctim.tv_sec;
 	e->ctime.nanoseconds = (uint32_t)st.st_ctim.tv_nsec;
 	e->mtime.seconds = (int32_t)st.st_mtim.tv_sec;

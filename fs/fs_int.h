@@ -197,7 +197,8 @@ struct fs_node *fs__dir_find(struct fs_dir *d, const char *name);
 /* Path of a node relative to a layer root, e.g. "a/b/c", or "." for the root. */
 int fs__node_relpath(struct fs_node *n, char *buf, size_t len);
 int fs__node_size(struct fs *fs, struct fs_node *n, uint64_t *out);
-void fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st);
+/* -EIO when the node's object cannot be read (its size is unknown). */
+int fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st);
 /* Full workspace path for logs, "a/b/c". */
 void fs__node_path_for_log(struct fs_node *n, char *buf, size_t len);
 void fs__node_mark_bad(struct fs *fs, struct fs_node *n, int err, const char *what);

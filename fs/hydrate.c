@@ -214,9 +214,22 @@ done:
 }
 
 static void maybe_evict_async(struct fs_cache *c);
+static int cache_get_once(struct fs_cache *c, const git_oid *oid, uint64_t expect_size,
+                          fs_cache_fill_fn fill, void *arg, int *out_fd, bool *out_hydrated);
 
 int fs_cache_get(struct fs_cache *c, const git_oid *oid, uint64_t expect_size,
                  fs_cache_fill_fn fill, void *arg, int *out_fd, bool *out_hydrated)
+{
+	/* A waiter can find the entry already evicted again when the cache is
+	 * far over its cap: start over (and possibly hydrate it itself). */
+	int r = -ENOENT;
+	for (int attempt = 0; attempt < 8 && r == -ENOENT; attempt++)
+		r = cache_get_once(c, oid, expect_size, fill, arg, out_fd, out_hydrated);
+	return r;
+}
+
+static int cache_get_once(struct fs_cache *c, const git_oid *oid, uint64_t expect_size,
+                          fs_cache_fill_fn fill, void *arg, int *out_fd, bool *out_hydrated)
 {
 	char sub[3], name[64];
 	struct inflight *f;
@@ -367,7 +380,9 @@ static int scan(struct fs_cache *c, struct victim **out, size_t *out_n, uint64_t
 			}
 			v[n].mtime = st.st_mtim.tv_sec;
 			v[n].size = (uint64_t)st.st_size;
-			snprintf(v[n].name, sizeof(v[n].name), "%s/%s", sub, de->d_name);
+			memcpy(v[n].name, sub, 2);
+			v[n].name[2] = '/';
+			memcpy(v[n].name + 3, de->d_name, GIT_OID_HEXSZ - 2 + 1);
 			total += (uint64_t)st.st_size;
 			n++;
 		}

@@ -145,9 +145,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1 || !o.repo || !o.rev) {
-		fprintf(stderr, "thawfs: %s\n", !o.repo ? "missing --repo PATH" : !o.rev ? "missing --commit REV" :
-		                                 optind >= argc ? "missing MOUNTPOINT" : "too many arguments");
-		fprintf(stderr, "usage: thawfs --repo PATH --commit REV [options] MOUNTPOINT (see --help)\n");
+		fprintf(stderr, "thawfs: %s (usage: thawfs --repo PATH --commit REV [options] MOUNTPOINT; see --help)\n",
+		        !o.repo ? "missing --repo PATH" : !o.rev ? "missing --commit REV" :
+		        optind >= argc ? "missing MOUNTPOINT" : "too many arguments");
 		return 2;
 	}
 	o.mountpoint = argv[optind];

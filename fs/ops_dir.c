@@ -56,11 +56,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 				e.attr.st_ino = c->ino;
 				e.attr.st_mode = S_IFDIR;
 			} else {
-				e.ino = c->ino;
-				e.generation = 1;
-				fs__node_stat(fs, c, &e.attr);
-				e.attr_timeout = FS_TIMEOUT;
-				e.entry_timeout = FS_TIMEOUT;
+				if (fs__node_stat(fs, c, &e.attr) == 0) {
+					e.ino = c->ino;
+					e.generation = 1;
+					e.attr_timeout = FS_TIMEOUT;
+					e.entry_timeout = FS_TIMEOUT;
+				} else {
+					/* Unreadable object: list the name, let a
+					 * lookup report the error. */
+					memset(&e.attr, 0, sizeof(e.attr));
+					e.attr.st_ino = c->ino;
+					e.attr.st_mode = c->mode & S_IFMT;
+				}
 			}
 			len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, (off_t)(i + 1));
 		} else {

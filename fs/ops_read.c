@@ -24,14 +24,14 @@
 
 static struct fs *fs_of(fuse_req_t req) { return fuse_req_userdata(req); }
 
-static void entry_of(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e)
+static int entry_of(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = n->ino;
 	e->generation = 1;
-	fs__node_stat(fs, n, &e->attr);
 	e->attr_timeout = FS_TIMEOUT;
 	e->entry_timeout = FS_TIMEOUT;
+	return fs__node_stat(fs, n, &e->attr);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -74,7 +74,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	entry_of(fs, n, &e);
+	if ((r = entry_of(fs, n, &e)) < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	fuse_reply_entry(req, &e);
 }
 
@@ -105,7 +108,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	fs__node_stat(fs, n, &st);
+	int r = fs__node_stat(fs, n, &st);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	fuse_reply_attr(req, &st, FS_TIMEOUT);
 }
 
@@ -210,8 +217,7 @@ static void read_layer(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t 
 static void read_git(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t size, off_t off)
 {
 	uint64_t fsize;
-	fs__node_size(fs, n, &fsize);
-	if (atomic_load(&n->flags) & FS_NODE_BAD_OBJECT) {
+	if (fs__node_size(fs, n, &fsize) < 0 || (atomic_load(&n->flags) & FS_NODE_BAD_OBJECT)) {
 		fuse_reply_err(req, EIO);
 		return;
 	}

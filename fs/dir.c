@@ -11,9 +11,16 @@
  *   - ".wh..wh..opq" in a layer's directory hides everything below that layer
  *     in that directory;
  *   - other ".wh..wh.*" names are bookkeeping and are never shown.
- * The git tree is the bottom source. The children are sorted by name, so a
- * lookup is a binary search and a listing is a walk of the array; both are
- * lock-free once the directory is published.
+ * The git tree is the bottom source. Above every layer sits the upper layer
+ * (the session's writable directory, fs/upper.c), with the kernel overlayfs
+ * conventions: a whiteout is a 0/0 character device, an opaque directory
+ * carries the xattr user.thaw.opaque, and a file whose data is still below
+ * (metacopy) carries user.thaw.origin ("git:<id>" or "layer:<n>:<path>").
+ *
+ * A loaded directory's entries (dirents.c) change only under the directory's
+ * write lock (one of 256 striped rwlocks); lookups and listings take the read
+ * lock. Nodes are never freed while mounted, so a node pointer stays valid
+ * after the lock is released.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs_int.h"
 
+#define RANK_UPPER (-1)        /* the upper layer sorts above every layer */
 #define RANK_GIT FS_MAX_LAYERS /* the git tree sorts below every layer */
 #define WHITEOUT ".wh."
 #define OPAQUE ".wh..wh..opq"
@@ -39,6 +48,7 @@ struct cand {
 	struct timespec mtime, ctime;
 	uint32_t uid, gid;
 	git_oid oid;    /* git entries */
+	char *origin;   /* upper metacopy entries: the xattr's value */
 };
 
 struct cands {
@@ -68,8 +78,10 @@ static int cands_push(struct cands *c, const char *name, size_t len, struct cand
 
 static void cands_release(struct cands *c)
 {
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; i < c->n; i++) {
 		free(c->v[i].name);
+		free(c->v[i].origin);
+	}
 	free(c->v);
 }
 
@@ -107,6 +119,18 @@ int fs__node_relpath(struct fs_node *n, char *buf, size_t len)
 	}
 	memmove(buf, buf + pos, len - pos);
 	return 0;
+}
+
+int fs__node_lowerpath(struct fs_node *n, char *buf, size_t len)
+{
+	if (n->origin) {
+		size_t l = strlen(n->origin);
+		if (l + 1 > len)
+			return -ENAMETOOLONG;
+		memcpy(buf, n->origin, l + 1);
+		return 0;
+	}
+	return fs__node_relpath(n, buf, len);
 }
 
 void fs__node_path_for_log(struct fs_node *n, char *buf, size_t len)
@@ -170,6 +194,56 @@ static int gather_layer(struct fs *fs, int li, const char *rel, bool root, struc
 	return r;
 }
 
+/* The upper layer's copy of directory dir. */
+static int gather_upper(struct fs *fs, struct fs_node *dir, struct cands *c, bool *opaque)
+{
+	bool owned;
+	int ufd = fs__upper_dirfd(fs, dir, &owned);
+	if (ufd == -ENOENT)
+		return 0;
+	if (ufd < 0)
+		return ufd;
+	int dfd = openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fs__upper_fd_put(ufd, owned);
+	if (dfd < 0)
+		return -errno;
+	char v[8];
+	if (fgetxattr(dfd, FS_XATTR_OPAQUE, v, sizeof(v)) == 1 && v[0] == 'y')
+		*opaque = true;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		int e = -errno;
+		close(dfd);
+		return e;
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *nm = de->d_name;
+		struct cand *e;
+		struct stat st;
+		if (!strcmp(nm, ".") || !strcmp(nm, ".."))
+			continue;
+		if (!dir->parent && !strcmp(nm, FS_WORKDIR))
+			continue;
+		if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if ((r = cands_push(c, nm, strlen(nm), &e)) < 0)
+			break;
+		e->rank = RANK_UPPER;
+		if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+			e->whiteout = true;
+			continue;
+		}
+		e->mode = st.st_mode;
+		e->size = (uint64_t)st.st_size;
+		if (S_ISREG(st.st_mode) && fs->upper_xattr)
+			e->origin = fs__upper_get_origin(dfd, nm);
+	}
+	closedir(d);
+	return r;
+}
+
 static uint32_t git_mode(git_filemode_t m)
 {
 	switch (m) {
@@ -223,6 +297,7 @@ int fs__node_new(struct fs *fs, struct fs_node *parent, const char *name, size_t
 	}
 	n->parent = parent;
 	n->layer = FS_LAYER_NONE;
+	atomic_init(&n->upfd, -1);
 	int r = fs__itable_add(&fs->itable, n);
 	if (r < 0) {
 		free(n->name);
@@ -234,11 +309,12 @@ int fs__node_new(struct fs *fs, struct fs_node *parent, const char *name, size_t
 }
 
 /* Makes the node for one name from its candidates v[0..k), sorted top first. */
-static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t k, struct fs_node **out)
+static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t k, struct fs_node **out,
+                   bool *out_lower)
 {
 	struct cand *win = NULL;
 	uint32_t dir_layers = 0;
-	bool dir_git = false;
+	bool dir_git = false, dir_upper = false, has_lower = false;
 	git_oid tree_oid;
 	memset(&tree_oid, 0, sizeof(tree_oid));
 
@@ -246,20 +322,31 @@ static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t
 		struct cand *e = &v[i];
 		if (e->whiteout)
 			break; /* hides this name in every lower source */
+		if (e->rank != RANK_UPPER)
+			has_lower = true;
 		bool isdir = S_ISDIR(e->mode);
 		bool submodule = e->rank == RANK_GIT && e->size == UINT64_MAX;
 		if (!win) {
 			win = e;
 		} else if (!isdir || !S_ISDIR(win->mode)) {
+			/* A lower non-directory under the winner: hidden, but a
+			 * removal of the winner must still leave a whiteout. */
 			break;
 		}
-		if (!isdir)
+		if (!isdir) {
+			/* keep scanning only to learn has_lower */
+			if (win == e && e->rank == RANK_UPPER)
+				for (size_t j = i + 1; j < k && !v[j].whiteout; j++)
+					has_lower = true;
 			break;
+		}
 		if (e->rank == RANK_GIT) {
 			if (!submodule) {
 				dir_git = true;
 				git_oid_cpy(&tree_oid, &e->oid);
 			}
+		} else if (e->rank == RANK_UPPER) {
+			dir_upper = true;
 		} else {
 			dir_layers |= 1u << e->rank;
 		}
@@ -268,13 +355,21 @@ static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t
 		*out = NULL;
 		return 0;
 	}
+	*out_lower = has_lower;
 
 	struct fs_node *n;
 	int r = fs__node_new(fs, parent, win->name, strlen(win->name), &n);
 	if (r < 0)
 		return r;
 	n->mode = win->mode;
-	if (win->rank == RANK_GIT) {
+	if (win->rank == RANK_UPPER) {
+		n->up = FS_UP_FULL;
+		n->layer = FS_LAYER_UPPER;
+		atomic_store(&n->size, win->size);
+		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
+		if (win->origin && fs__upper_parse_origin(fs, n, win->origin) == 0)
+			n->up = FS_UP_META;
+	} else if (win->rank == RANK_GIT) {
 		n->layer = FS_LAYER_GIT;
 		n->mtime_sec = n->ctime_sec = fs->time_sec;
 		n->uid = fs->uid;
@@ -299,11 +394,13 @@ static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t
 		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
 	}
 	if (S_ISDIR(n->mode)) {
+		n->dir_upper = dir_upper;
 		n->dir_layers = dir_layers;
 		n->dir_git = dir_git;
 		if (dir_git)
 			git_oid_cpy(&n->oid, &tree_oid);
-		if (!parent->parent && win->rank == 0 && !strcmp(n->name, ".git"))
+		if (!parent->parent && !strcmp(n->name, ".git") && (win->rank == 0 || win->rank == RANK_UPPER) &&
+		    (dir_layers & 1u))
 			atomic_fetch_or(&n->flags, FS_NODE_DOTGIT);
 	}
 	*out = n;
@@ -318,7 +415,9 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 	bool opaque = false;
 	int r = 0;
 
-	if (dir->dir_layers) {
+	if (dir->dir_upper && (r = gather_upper(fs, dir, &c, &opaque)) < 0)
+		goto done;
+	if (dir->dir_layers && !opaque) {
 		if ((r = fs__node_relpath(dir, rel, sizeof(rel))) < 0)
 			goto done;
 		for (int li = 0; li < fs->nlayers && !opaque; li++) {
@@ -333,8 +432,7 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 
 	if (c.n > 1)
 		qsort(c.v, c.n, sizeof(*c.v), cmp_cand);
-	d = calloc(1, sizeof(*d));
-	if (!d || !(d->child = calloc(c.n ? c.n : 1, sizeof(*d->child)))) {
+	if (!(d = fs__dir_new())) {
 		r = -ENOMEM;
 		goto done;
 	}
@@ -343,31 +441,31 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 		while (j < c.n && !strcmp(c.v[j].name, c.v[i].name))
 			j++;
 		struct fs_node *n;
-		if ((r = resolve(fs, dir, &c.v[i], j - i, &n)) < 0)
+		bool lower = false;
+		if ((r = resolve(fs, dir, &c.v[i], j - i, &n, &lower)) < 0)
 			goto done;
-		if (n)
-			d->child[d->n++] = n;
+		if (n && (r = fs__dir_add(d, n->name, n, lower)) < 0)
+			goto done;
 		i = j;
 	}
 	*out = d;
 	d = NULL;
 done:
 	/* Nodes already made stay in the inode table (freed with it). */
-	if (d) {
-		free(d->child);
-		free(d);
-	}
+	fs__dir_free(d);
 	cands_release(&c);
 	return r;
 }
 
-int fs__dir_get(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
+static pthread_rwlock_t *dirlock(struct fs *fs, struct fs_node *dir)
 {
-	struct fs_dir *d = atomic_load_explicit(&dir->dir, memory_order_acquire);
-	if (d) {
-		*out = d;
+	return &fs->dirlock[dir->ino & 255];
+}
+
+static int ensure_loaded(struct fs *fs, struct fs_node *dir)
+{
+	if (atomic_load_explicit(&dir->dir, memory_order_acquire))
 		return 0;
-	}
 	if (!S_ISDIR(dir->mode))
 		return -ENOTDIR;
 	if (atomic_load(&dir->flags) & FS_NODE_DOTGIT) {
@@ -375,33 +473,50 @@ int fs__dir_get(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 		if (r < 0)
 			return r;
 	}
-	pthread_mutex_t *lk = &fs->dirlock[dir->ino & 255];
-	pthread_mutex_lock(lk);
-	d = atomic_load_explicit(&dir->dir, memory_order_acquire);
+	pthread_rwlock_wrlock(dirlock(fs, dir));
+	struct fs_dir *d = atomic_load_explicit(&dir->dir, memory_order_acquire);
 	int r = 0;
 	if (!d && (r = load(fs, dir, &d)) == 0)
 		atomic_store_explicit(&dir->dir, d, memory_order_release);
-	pthread_mutex_unlock(lk);
+	pthread_rwlock_unlock(dirlock(fs, dir));
+	return r;
+}
+
+int fs__dir_rdlock(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
+{
+	int r = ensure_loaded(fs, dir);
 	if (r < 0)
 		return r;
-	*out = d;
+	pthread_rwlock_rdlock(dirlock(fs, dir));
+	*out = atomic_load_explicit(&dir->dir, memory_order_acquire);
 	return 0;
 }
 
-struct fs_node *fs__dir_find(struct fs_dir *d, const char *name)
+int fs__dir_wrlock(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 {
-	size_t lo = 0, hi = d->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(name, d->child[mid]->name);
-		if (c == 0)
-			return d->child[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
+	int r = ensure_loaded(fs, dir);
+	if (r < 0)
+		return r;
+	pthread_rwlock_wrlock(dirlock(fs, dir));
+	*out = atomic_load_explicit(&dir->dir, memory_order_acquire);
+	return 0;
+}
+
+void fs__dir_unlock(struct fs *fs, struct fs_node *dir)
+{
+	pthread_rwlock_unlock(dirlock(fs, dir));
+}
+
+struct fs_node *fs__dir_child(struct fs *fs, struct fs_node *dir, const char *name, int *err)
+{
+	struct fs_dir *d;
+	*err = fs__dir_rdlock(fs, dir, &d);
+	if (*err < 0)
+		return NULL;
+	struct fs_dirent *e = fs__dir_lookup(d, name);
+	struct fs_node *n = e ? e->node : NULL;
+	fs__dir_unlock(fs, dir);
+	return n;
 }
 
 void fs__node_mark_bad(struct fs *fs, struct fs_node *n, int err, const char *what)
@@ -442,6 +557,15 @@ int fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 {
 	uint64_t size;
 	memset(st, 0, sizeof(*st));
+	if (n->up != FS_UP_NONE && (n->parent || n->orphan)) {
+		int r = fs__upper_stat(fs, n, st);
+		if (r < 0)
+			return r;
+		st->st_ino = n->ino;
+		if (S_ISDIR(st->st_mode))
+			st->st_nlink = 1;
+		return 0;
+	}
 	int r = fs__node_size(fs, n, &size);
 	if (r < 0)
 		return r;

@@ -122,13 +122,10 @@ static void stat_of(struct fs *fs, struct fs_node *n, git_index_entry *e)
 static int walk_tree(struct walk *w, const git_oid *tree_oid, struct fs_node *dir, size_t plen)
 {
 	git_tree *tree = NULL;
-	struct fs_dir *d = NULL;
 	int r;
 
 	if (git_tree_lookup(&tree, w->repo, tree_oid) < 0)
 		return -EIO;
-	if (dir && fs__dir_get(w->fs, dir, &d) < 0)
-		d = NULL;
 	size_t n = git_tree_entrycount(tree);
 	for (size_t i = 0; i < n; i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
@@ -136,7 +133,8 @@ static int walk_tree(struct walk *w, const git_oid *tree_oid, struct fs_node *di
 		const git_oid *id = git_tree_entry_id(te);
 		git_filemode_t fm = git_tree_entry_filemode(te);
 		size_t nlen = strlen(name);
-		struct fs_node *child = d ? fs__dir_find(d, name) : NULL;
+		int err;
+		struct fs_node *child = dir ? fs__dir_child(w->fs, dir, name, &err) : NULL;
 
 		if (plen + nlen + 2 > sizeof(w->path)) {
 			r = -ENAMETOOLONG;

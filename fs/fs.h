@@ -36,6 +36,7 @@ struct fs_options {
 	const char *cache_dir;     /* --cache; NULL: the user's cache directory */
 	uint64_t cache_cap;        /* --cache-size */
 	uint32_t inline_max;       /* --inline-max: blobs up to this size bypass the cache */
+	const char *upper;         /* --upper: the writable layer; NULL: read-only (EROFS) */
 	const char *control;       /* --control */
 	const char *log;           /* --log */
 	const char *mountpoint;

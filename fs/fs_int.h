@@ -32,9 +32,11 @@
 #include "fs.h"
 
 #define FS_MAX_LAYERS 32      /* layer 0 (.git) + up to 31 --layer dirs */
-#define FS_LAYER_GIT  (-1)    /* "source is the git tree" */
-#define FS_LAYER_NONE (-2)    /* no source: e.g. a submodule's empty directory */
-#define FS_TIMEOUT    86400.0 /* entry/attr timeout for immutable content, seconds */
+#define FS_LAYER_GIT   (-1)   /* data source is the git tree */
+#define FS_LAYER_NONE  (-2)   /* no data: e.g. a submodule's empty directory */
+#define FS_LAYER_UPPER (-3)   /* data source is the upper layer */
+#define FS_TIMEOUT    86400.0 /* entry/attr timeout, seconds: every change goes through us */
+#define FS_WORKDIR    ".thaw-work" /* reserved name at the upper root: temporaries, orphans */
 
 /* node->flags */
 enum {
@@ -45,32 +47,74 @@ enum {
 	FS_NODE_DOTGIT     = 1u << 4, /* the .git directory: loading waits for the index */
 };
 
+/* node->up: how much of the node lives in the upper layer */
+enum { FS_UP_NONE = 0, FS_UP_META = 1, FS_UP_FULL = 2 };
+
 struct fs_dir;
 
+/*
+ * One inode. Fields marked (R) are protected by fs->rename_lock (written with
+ * it held for writing, read with it held for reading or from the thread that
+ * owns a fresh node); (N) by the node's stripe of fs->nodelock; (A) are
+ * atomics. Everything else is set before the node is published.
+ */
 struct fs_node {
 	uint64_t ino;
-	struct fs_node *parent; /* NULL for the root */
-	char *name;             /* name in parent; "" for the root */
-	uint32_t mode;          /* S_IFxxx | permission bits */
-	int16_t layer;          /* winning source: layer index, FS_LAYER_GIT or FS_LAYER_NONE */
-	uint32_t dir_layers;    /* dirs: bitmask of layers that contribute entries */
-	bool dir_git;           /* dirs: the git tree contributes (oid is a tree) */
-	git_oid oid;            /* git blob or tree; zero for layer-only nodes */
-	int64_t mtime_sec;      /* from the layer's stat, or the commit time */
+	struct fs_node *parent; /* (R) primary link: NULL for the root and for orphans */
+	char *name;             /* (R) name under parent; "" for the root */
+	uint32_t mode;          /* (N) S_IFxxx | permission bits (lower nodes) */
+	_Atomic int16_t layer;  /* (N) data source: FS_LAYER_UPPER, a layer index, FS_LAYER_GIT/NONE */
+	_Atomic uint8_t up;     /* (N) FS_UP_* */
+	_Atomic bool dir_upper; /* (N) dirs: an upper directory exists */
+	bool orphan;            /* (R) unlinked while the kernel holds it: data under FS_WORKDIR/orphans */
+	uint32_t dir_layers;    /* (N) dirs: bitmask of layers that contribute entries */
+	bool dir_git;           /* (N) dirs: the git tree contributes (oid is a tree) */
+	git_oid oid;            /* (N) git blob or tree; zero for layer-only nodes */
+	char *origin;           /* (N) data of a layer file still below: its path in that layer;
+	                         * set once, freed with the node */
+	struct fs_link *links;  /* (R) further hard links (upper files) */
+	int64_t mtime_sec;      /* lower nodes: from the layer's stat, or the commit time */
 	uint32_t mtime_nsec;
 	int64_t ctime_sec;
 	uint32_t ctime_nsec;
 	uint32_t uid, gid;
 	_Atomic uint64_t size;
 	_Atomic uint32_t flags;
-	_Atomic int64_t touched; /* last LRU touch of the cache entry, seconds */
-	struct fs_dir *_Atomic dir; /* children once loaded, else NULL */
+	_Atomic int64_t touched;  /* last LRU touch of the cache entry, seconds */
+	_Atomic uint64_t nlookup; /* the kernel's references */
+	_Atomic int upfd;         /* dirs: cached O_PATH fd of the upper directory, or -1 */
+	struct fs_dir *_Atomic dir; /* entries once loaded, else NULL */
+};
+
+struct fs_link {
+	struct fs_node *parent;
+	char *name;
+	struct fs_link *next;
+};
+
+struct fs_dirent {
+	char *name;
+	struct fs_node *node;   /* NULL: a removed entry (tombstone) */
+	uint64_t off;           /* readdir offset, stable */
+	bool lower;             /* a lower source has this name: removing it leaves a whiteout */
 };
 
 struct fs_dir {
-	size_t n;
-	struct fs_node **child; /* sorted by strcmp of name */
+	struct fs_dirent *ent;  /* in creation order */
+	size_t n, cap, live;
+	uint32_t *hash;         /* open addressing: index+1 into ent */
+	size_t hcap;
+	uint64_t next_off;
 };
+
+/* dirents.c: not thread-safe, the directory's lock is held */
+struct fs_dir *fs__dir_new(void);
+void fs__dir_free(struct fs_dir *d);
+struct fs_dirent *fs__dir_lookup(struct fs_dir *d, const char *name);
+int fs__dir_add(struct fs_dir *d, const char *name, struct fs_node *node, bool lower);
+int fs__dir_remove(struct fs_dir *d, const char *name);
+/* Index of the first entry whose offset is greater than off. */
+size_t fs__dir_seek(const struct fs_dir *d, uint64_t off);
 
 /* Counters reported by the control socket; relaxed atomics. */
 struct fs_stats {
@@ -175,6 +219,7 @@ struct fs {
 	int64_t mounted_wall;    /* time() at mount */
 
 	char *rundir;           /* private runtime directory of this mount */
+	char *log;              /* --log, absolute */
 	int runlock_fd;         /* flock'd while the mount lives */
 
 	pthread_mutex_t dotgit_lock;
@@ -185,23 +230,66 @@ struct fs {
 	pthread_t dotgit_thread;
 	bool dotgit_started;
 
-	pthread_mutex_t dirlock[256]; /* striped: protects directory loading */
+	pthread_rwlock_t dirlock[256]; /* striped by inode: a directory's entries */
+	pthread_mutex_t nodelock[256]; /* striped by inode: copy-up and node state (N) */
+	pthread_rwlock_t rename_lock;  /* (R): mutations read, renames write */
+
+	/* the upper layer (NULL path: read-only workspace) */
+	const char *upper;
+	int upper_fd;           /* the upper root */
+	int work_fd;            /* FS_WORKDIR: temporaries */
+	int orphan_fd;          /* FS_WORKDIR/orphans: unlinked files the kernel still holds */
+	bool upper_xattr;       /* the upper filesystem takes user.* xattrs (metacopy, opaque) */
+	_Atomic int upfd_cached; /* number of cached directory fds (bounded) */
+	_Atomic uint64_t tmp_seq;
 };
 
 /* dir.c: the merged view */
 int fs__node_new(struct fs *fs, struct fs_node *parent, const char *name, size_t namelen,
                  struct fs_node **out);
-/* Loads the children of a directory node once; returns them. */
-int fs__dir_get(struct fs *fs, struct fs_node *dir, struct fs_dir **out);
-struct fs_node *fs__dir_find(struct fs_dir *d, const char *name);
+/* Loads a directory once and returns its entries with the directory's read
+ * (or write) lock held; release with fs__dir_unlock. Never hold two. */
+int fs__dir_rdlock(struct fs *fs, struct fs_node *dir, struct fs_dir **out);
+int fs__dir_wrlock(struct fs *fs, struct fs_node *dir, struct fs_dir **out);
+void fs__dir_unlock(struct fs *fs, struct fs_node *dir);
+/* The child named name (NULL if none), or an error in *err. */
+struct fs_node *fs__dir_child(struct fs *fs, struct fs_node *dir, const char *name, int *err);
 /* Path of a node relative to a layer root, e.g. "a/b/c", or "." for the root. */
 int fs__node_relpath(struct fs_node *n, char *buf, size_t len);
+/* Path of a lower node's data in its layer (its origin once copied up). */
+int fs__node_lowerpath(struct fs_node *n, char *buf, size_t len);
 int fs__node_size(struct fs *fs, struct fs_node *n, uint64_t *out);
 /* -EIO when the node's object cannot be read (its size is unknown). */
 int fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st);
 /* Full workspace path for logs, "a/b/c". */
 void fs__node_path_for_log(struct fs_node *n, char *buf, size_t len);
 void fs__node_mark_bad(struct fs *fs, struct fs_node *n, int err, const char *what);
+
+/* upper.c: the writable upper layer */
+#define FS_XATTR_OPAQUE "user.thaw.opaque"
+#define FS_XATTR_ORIGIN "user.thaw.origin"
+#define FS_XATTR_PREFIX "user.thaw."
+int fs__upper_init(struct fs *fs);
+/* The upper directory of dir (O_PATH); -ENOENT when it has none. Release
+ * with fs__upper_fd_put. Callers hold rename_lock for reading. */
+int fs__upper_dirfd(struct fs *fs, struct fs_node *dir, bool *owned);
+void fs__upper_fd_put(int fd, bool owned);
+char *fs__upper_get_origin(int dfd, const char *name);
+int fs__upper_parse_origin(struct fs *fs, struct fs_node *n, const char *value);
+int fs__upper_stat(struct fs *fs, struct fs_node *n, struct stat *st);
+/* Opens the upper file of n (n->up != FS_UP_NONE). */
+int fs__upper_open(struct fs *fs, struct fs_node *n, int flags);
+int fs__upper_whiteout(int dfd, const char *name);
+int fs__upper_readlink(struct fs *fs, struct fs_node *n, char *buf, size_t len);
+/* copy_up.c */
+int fs__copy_up_dir(struct fs *fs, struct fs_node *dir);
+int fs__copy_up_meta(struct fs *fs, struct fs_node *n);
+int fs__copy_up_data(struct fs *fs, struct fs_node *n);
+int fs__copy_up_tree(struct fs *fs, struct fs_node *dir);
+/* Opens the lower data of a regular file (hydrating a git blob). */
+int fs__lower_open(struct fs *fs, struct fs_node *n, int *out_fd);
+void fs__node_lock(struct fs *fs, struct fs_node *n);
+void fs__node_unlock(struct fs *fs, struct fs_node *n);
 
 /* dotgit.c */
 int fs__dotgit_prepare(struct fs *fs);   /* writes HEAD, config, objects/info/alternates */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs_int.h"
 
@@ -36,11 +37,16 @@ void fs__itable_release(struct fs_itable *t)
 			struct fs_node *node = atomic_load_explicit(&chunk[i], memory_order_relaxed);
 			if (!node)
 				continue;
-			struct fs_dir *d = atomic_load(&node->dir);
-			if (d) {
-				free(d->child);
-				free(d);
+			fs__dir_free(atomic_load(&node->dir));
+			int upfd = atomic_load(&node->upfd);
+			if (upfd >= 0)
+				close(upfd);
+			for (struct fs_link *l = node->links, *nx; l; l = nx) {
+				nx = l->next;
+				free(l->name);
+				free(l);
 			}
+			free(node->origin);
 			free(node->name);
 			free(node);
 		}

@@ -25,6 +25,10 @@ static void usage(FILE *f)
 	        "  --layer DIR         read-only directory stacked above the git tree with\n"
 	        "                      OCI layer semantics (.wh.NAME, .wh..wh..opq);\n"
 	        "                      repeatable, the first given is topmost (at most 31)\n"
+	        "  --upper DIR         writable upper layer (created if missing): every change\n"
+	        "                      goes there, copy-on-write; without it every\n"
+	        "                      mutation answers EROFS. Remounting the same DIR\n"
+	        "                      shows the same workspace\n"
 	        "  --cache DIR         hydration cache (default $XDG_CACHE_HOME/thaw,\n"
 	        "                      else ~/.cache/thaw)\n"
 	        "  --cache-size SIZE   cap of the cache, LRU eviction above it (default 8G;\n"
@@ -69,10 +73,11 @@ static int parse_size(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_REPO = 256, O_COMMIT, O_LAYER, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
+	enum { O_REPO = 256, O_UPPER, O_COMMIT, O_LAYER, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
 	static const struct option lo[] = {
 		{"repo", required_argument, NULL, O_REPO},
 		{"commit", required_argument, NULL, O_COMMIT},
+		{"upper", required_argument, NULL, O_UPPER},
 		{"layer", required_argument, NULL, O_LAYER},
 		{"cache", required_argument, NULL, O_CACHE},
 		{"cache-size", required_argument, NULL, O_CACHE_SIZE},
@@ -95,6 +100,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case O_REPO: o.repo = optarg; break;
 		case O_COMMIT: o.rev = optarg; break;
+		case O_UPPER: o.upper = optarg; break;
 		case O_LAYER:
 			if (o.nlayers >= (int)(sizeof(o.layers) / sizeof(o.layers[0]))) {
 				fprintf(stderr, "thawfs: at most %zu --layer directories\n", sizeof(o.layers) / sizeof(o.layers[0]));

@@ -142,8 +142,19 @@ static void fs_free(struct fs *fs)
 		close(fs->runlock_fd);
 	fs_cache_free(fs->cache);
 	fs_git_free(fs->git);
-	for (int i = 0; i < 256; i++)
-		pthread_mutex_destroy(&fs->dirlock[i]);
+	for (int i = 0; i < 256; i++) {
+		pthread_rwlock_destroy(&fs->dirlock[i]);
+		pthread_mutex_destroy(&fs->nodelock[i]);
+	}
+	pthread_rwlock_destroy(&fs->rename_lock);
+	if (fs->upper_fd >= 0)
+		close(fs->upper_fd);
+	if (fs->work_fd >= 0)
+		close(fs->work_fd);
+	if (fs->orphan_fd >= 0)
+		close(fs->orphan_fd);
+	free((char *)fs->upper);
+	free(fs->log);
 	pthread_mutex_destroy(&fs->dotgit_lock);
 	pthread_cond_destroy(&fs->dotgit_cond);
 	free((char *)fs->opt.repo);
@@ -152,10 +163,17 @@ static void fs_free(struct fs *fs)
 	free(fs);
 }
 
+/* Absolute form of p (the daemon runs in "/"), resolved where it exists. */
 static char *abs_path(const char *p)
 {
 	char *r = realpath(p, NULL);
-	return r ? r : strdup(p);
+	if (r || p[0] == '/')
+		return r ? r : strdup(p);
+	char cwd[PATH_MAX], buf[PATH_MAX * 2];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return strdup(p);
+	snprintf(buf, sizeof(buf), "%s/%s", cwd, p);
+	return strdup(buf);
 }
 
 int fs_run(const struct fs_options *opt)
@@ -178,8 +196,12 @@ int fs_run(const struct fs_options *opt)
 	fs->runlock_fd = -1;
 	for (int i = 0; i < FS_MAX_LAYERS; i++)
 		fs->layer[i].rootfd = -1;
-	for (int i = 0; i < 256; i++)
-		pthread_mutex_init(&fs->dirlock[i], NULL);
+	for (int i = 0; i < 256; i++) {
+		pthread_rwlock_init(&fs->dirlock[i], NULL);
+		pthread_mutex_init(&fs->nodelock[i], NULL);
+	}
+	pthread_rwlock_init(&fs->rename_lock, NULL);
+	fs->upper_fd = fs->work_fd = fs->orphan_fd = -1;
 	pthread_mutex_init(&fs->dotgit_lock, NULL);
 	pthread_cond_init(&fs->dotgit_cond, NULL);
 	fs->uid = getuid();
@@ -203,6 +225,13 @@ int fs_run(const struct fs_options *opt)
 	if ((r = make_rundir(fs)) < 0) {
 		fail("cannot create a run directory in %s: %s", fs->opt.cache_dir, strerror(-r));
 		goto done;
+	}
+	if (opt->upper) {
+		fs->upper = abs_path(opt->upper);
+		if (!fs->upper || (r = fs__upper_init(fs)) < 0) {
+			fail("upper directory %s cannot be used: %s", opt->upper, strerror(fs->upper ? -r : ENOMEM));
+			goto done;
+		}
 	}
 	/* Layer 0: the synthesized .git; then the --layer directories. */
 	snprintf(buf, sizeof(buf), "%s/dotgit", fs->rundir);
@@ -242,6 +271,7 @@ int fs_run(const struct fs_options *opt)
 	fs->root->layer = FS_LAYER_GIT;
 	fs->root->dir_layers = (fs->nlayers >= 32) ? 0xffffffffu : ((1u << fs->nlayers) - 1);
 	fs->root->dir_git = true;
+	fs->root->dir_upper = fs->upper != NULL;
 	git_oid_cpy(&fs->root->oid, fs_git_tree_id(fs->git));
 	fs->root->mtime_sec = fs->root->ctime_sec = fs->time_sec;
 	fs->root->uid = fs->uid;
@@ -249,10 +279,14 @@ int fs_run(const struct fs_options *opt)
 	atomic_store(&fs->root->size, 4096);
 	atomic_store(&fs->root->flags, FS_NODE_SIZE_KNOWN);
 
-	if (opt->control && (r = fs_control_bind(&ctl, fs, opt->control)) < 0) {
+	fs->log = opt->log ? abs_path(opt->log) : NULL;
+	char *control = opt->control ? abs_path(opt->control) : NULL;
+	if (control && (r = fs_control_bind(&ctl, fs, control)) < 0) {
+		free(control);
 		fail("control socket %s: %s", opt->control, r == -EADDRINUSE ? "in use by a live process" : strerror(-r));
 		goto done;
 	}
+	free(control);
 
 	char fuse_o[1400];
 	snprintf(fuse_o, sizeof(fuse_o), "fsname=thawfs,subtype=thawfs,default_permissions%s%s",
@@ -282,8 +316,8 @@ int fs_run(const struct fs_options *opt)
 	clock_gettime(CLOCK_MONOTONIC, &fs->mounted);
 	if (fuse_daemonize(opt->foreground) != 0)
 		goto done;
-	if (opt->log && fs_log_open(opt->log) < 0 && opt->foreground)
-		fprintf(stderr, "thawfs: cannot open log %s\n", opt->log);
+	if (fs->log && fs_log_open(fs->log) < 0 && opt->foreground)
+		fprintf(stderr, "thawfs: cannot open log %s\n", fs->log);
 
 	if (ctl && (r = fs_control_start(ctl)) < 0)
 		fs_log("thawfs: control socket thread: %s", strerror(-r));

@@ -24,63 +24,71 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if ((r = fs__dir_get(fs, n, &d)) < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
 	char *buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	size_t pos = 0;
-	for (size_t i = (size_t)off; i < d->n + 2; i++) {
-		struct fs_node *c;
-		const char *name;
-		if (i == 0) {
-			c = n;
-			name = ".";
-		} else if (i == 1) {
-			c = n->parent ? n->parent : n;
-			name = "..";
-		} else {
-			c = d->child[i - 2];
-			name = c->name;
-		}
-		size_t len;
+	if ((r = fs__dir_rdlock(fs, n, &d)) < 0) {
+		free(buf);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	size_t pos = 0, len;
+	/* "." and ".." at offsets 1 and 2; entries carry their own offsets. */
+	for (off_t o = off; o < 2; o++) {
+		struct fs_node *c = o == 0 ? n : (n->parent ? n->parent : n);
+		const char *name = o == 0 ? "." : "..";
 		if (plus) {
 			struct fuse_entry_param e;
 			memset(&e, 0, sizeof(e));
-			if (i < 2) {
-				/* No lookup count for . and ..: ino 0 in the entry. */
-				e.attr.st_ino = c->ino;
-				e.attr.st_mode = S_IFDIR;
-			} else {
-				if (fs__node_stat(fs, c, &e.attr) == 0) {
-					e.ino = c->ino;
-					e.generation = 1;
-					e.attr_timeout = FS_TIMEOUT;
-					e.entry_timeout = FS_TIMEOUT;
-				} else {
-					/* Unreadable object: list the name, let a
-					 * lookup report the error. */
-					memset(&e.attr, 0, sizeof(e.attr));
-					e.attr.st_ino = c->ino;
-					e.attr.st_mode = c->mode & S_IFMT;
-				}
-			}
-			len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, (off_t)(i + 1));
+			e.attr.st_ino = c->ino;
+			e.attr.st_mode = S_IFDIR; /* ino 0 in e: no lookup count */
+			len = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, o + 1);
 		} else {
-			struct stat st;
-			memset(&st, 0, sizeof(st));
-			st.st_ino = c->ino;
-			st.st_mode = c->mode;
-			len = fuse_add_direntry(req, buf + pos, size - pos, name, &st, (off_t)(i + 1));
+			struct stat st = {.st_ino = c->ino, .st_mode = S_IFDIR};
+			len = fuse_add_direntry(req, buf + pos, size - pos, name, &st, o + 1);
 		}
 		if (len > size - pos)
-			break;
+			goto full;
 		pos += len;
 	}
+	for (size_t i = fs__dir_seek(d, (uint64_t)(off < 2 ? 2 : off)); i < d->n; i++) {
+		struct fs_dirent *de = &d->ent[i];
+		struct fs_node *c = de->node;
+		if (!c)
+			continue;
+		if (plus) {
+			struct fuse_entry_param e;
+			memset(&e, 0, sizeof(e));
+			bool ok = fs__node_stat(fs, c, &e.attr) == 0;
+			if (ok) {
+				e.ino = c->ino;
+				e.generation = 1;
+				e.attr_timeout = FS_TIMEOUT;
+				e.entry_timeout = FS_TIMEOUT;
+			} else {
+				/* Unreadable object: list the name, let a lookup
+				 * report the error. */
+				memset(&e.attr, 0, sizeof(e.attr));
+				e.attr.st_ino = c->ino;
+				e.attr.st_mode = c->mode & S_IFMT;
+			}
+			len = fuse_add_direntry_plus(req, buf + pos, size - pos, de->name, &e, (off_t)de->off);
+			if (len > size - pos)
+				break;
+			if (ok)
+				atomic_fetch_add(&c->nlookup, 1);
+		} else {
+			struct stat st = {.st_ino = c->ino, .st_mode = c->mode};
+			len = fuse_add_direntry(req, buf + pos, size - pos, de->name, &st, (off_t)de->off);
+			if (len > size - pos)
+				break;
+		}
+		pos += len;
+	}
+full:
+	fs__dir_unlock(fs, n);
 	fuse_reply_buf(req, buf, pos);
 	free(buf);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <linux/limits.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	                FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_PARALLEL_DIROPS |
 	                FUSE_CAP_NO_OPEN_SUPPORT | FUSE_CAP_NO_OPENDIR_SUPPORT | FUSE_CAP_ASYNC_READ;
 	conn->want |= conn->capable & want;
+	/* open is not called (no_open): O_TRUNC must reach us as a setattr,
+	 * and the kernel clears setuid bits itself on write and chown. */
+	conn->want &= ~(unsigned)(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV);
 	conn->time_gran = 1;
 	fs->se_want = conn->want; /* written before the first request is read */
 }
@@ -49,7 +53,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_node *p = fs__itable_get(&fs->itable, parent);
-	struct fs_dir *d;
 	struct fuse_entry_param e;
 	int r;
 
@@ -62,13 +65,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	if ((r = fs__dir_get(fs, p, &d)) < 0) {
+	struct fs_node *n = fs__dir_child(fs, p, name, &r);
+	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	struct fs_node *n = fs__dir_find(d, name);
 	if (!n) {
-		/* A negative entry the kernel may keep as long as the content lives. */
+		/* A negative entry the kernel may keep: every creation of this
+		 * name goes through the kernel, which drops it. */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = FS_TIMEOUT;
 		fuse_reply_entry(req, &e);
@@ -78,21 +82,42 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	atomic_fetch_add(&n->nlookup, 1);
 	fuse_reply_entry(req, &e);
+}
+
+static void forget_one(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs_node *n = fs__itable_get(&fs->itable, ino);
+	if (!n)
+		return;
+	uint64_t left = atomic_fetch_sub(&n->nlookup, nlookup) - nlookup;
+	if (left == 0 && n->orphan && fs->upper) {
+		/* The last reference to an unlinked file: its data can go. */
+		pthread_rwlock_wrlock(&fs->rename_lock);
+		if (n->orphan && atomic_load(&n->nlookup) == 0) {
+			char nm[32];
+			snprintf(nm, sizeof(nm), "%llu", (unsigned long long)n->ino);
+			(void)unlinkat(fs->orphan_fd, nm, 0);
+			n->orphan = false;
+			n->parent = NULL;
+		}
+		pthread_rwlock_unlock(&fs->rename_lock);
+	}
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	/* Nodes live as long as the mount (a path keeps its inode number). */
-	(void)ino;
-	(void)nlookup;
+	/* Nodes live as long as the mount (a path keeps its inode number);
+	 * the count matters for unlinked files still open. */
+	forget_one(fs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	for (size_t i = 0; i < count; i++)
+		forget_one(fs_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -130,8 +155,17 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (n->layer == FS_LAYER_UPPER) {
+		int r = fs__upper_readlink(fs, n, target, sizeof(target));
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		fuse_reply_readlink(req, target);
+		return;
+	}
 	if (n->layer >= 0) {
-		int r = fs__node_relpath(n, rel, sizeof(rel));
+		int r = fs__node_lowerpath(n, rel, sizeof(rel));
 		ssize_t len = r < 0 ? r : readlinkat(fs->layer[n->layer].rootfd, rel, target, PATH_MAX);
 		if (len < 0) {
 			fuse_reply_err(req, r < 0 ? -r : errno);
@@ -166,7 +200,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+	if (!fs->upper && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))) {
 		FS_STAT_ADD(fs, erofs, 1);
 		fuse_reply_err(req, EROFS);
 		return;
@@ -198,11 +232,18 @@ static void reply_fd(fuse_req_t req, int fd, size_t size, off_t off, uint64_t fi
 
 static void read_layer(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t size, off_t off)
 {
-	char rel[PATH_MAX];
-	int r = fs__node_relpath(n, rel, sizeof(rel));
-	int fd = r < 0 ? r : openat(fs->layer[n->layer].rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd;
+	if (n->layer == FS_LAYER_UPPER) {
+		fd = fs__upper_open(fs, n, O_RDONLY);
+	} else {
+		char rel[PATH_MAX];
+		int r = fs__node_lowerpath(n, rel, sizeof(rel));
+		fd = r < 0 ? r : openat(fs->layer[n->layer].rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && r == 0)
+			fd = -errno;
+	}
 	if (fd < 0) {
-		fuse_reply_err(req, r < 0 ? -r : errno);
+		fuse_reply_err(req, -fd);
 		return;
 	}
 	struct stat st;
@@ -289,10 +330,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	}
 	FS_STAT_ADD(fs, bytes_read, size);
-	if (n->layer >= 0)
+	int layer = n->layer;
+	if (layer >= 0 || layer == FS_LAYER_UPPER)
 		read_layer(fs, req, n, size, off);
-	else
+	else if (layer == FS_LAYER_GIT)
 		read_git(fs, req, n, size, off);
+	else
+		fuse_reply_buf(req, NULL, 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -301,7 +345,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv;
 
 	(void)ino;
-	if (statvfs(fs_cache_dir(fs->cache), &sv) < 0)
+	if (statvfs(fs->upper ? fs->upper : fs_cache_dir(fs->cache), &sv) < 0)
 		memset(&sv, 0, sizeof(sv));
 	sv.f_namemax = NAME_MAX;
 	sv.f_files = fs__itable_count(&fs->itable);
@@ -311,15 +355,45 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* xattrs: git content has none; layer files pass theirs through. */
-static int layer_xattr_path(struct fs *fs, struct fs_node *n, char *buf, size_t len)
+/* A path (through /proc/self/fd) to the file holding n's xattrs, or
+ * -ENODATA when n has none (git content). *out_fd is closed by the caller. */
+static int xattr_path(struct fs *fs, struct fs_node *n, char *buf, size_t len, int *out_fd, bool *follow)
 {
+	*follow = false;
+	*out_fd = -1;
+	if (n->up != FS_UP_NONE) {
+		int fd = S_ISDIR(n->mode) && !n->parent ? dup(fs->upper_fd) : fs__upper_open(fs, n, O_PATH);
+		if (fd < 0)
+			return fd;
+		*out_fd = fd;
+		*follow = true; /* the magic link leads to the file itself */
+		snprintf(buf, len, "/proc/self/fd/%d", fd);
+		return 0;
+	}
+	if (n->layer < 0)
+		return -ENODATA;
 	char rel[PATH_MAX];
-	int r = fs__node_relpath(n, rel, sizeof(rel));
+	int r = fs__node_lowerpath(n, rel, sizeof(rel));
 	if (r < 0)
 		return r;
 	if (snprintf(buf, len, "/proc/self/fd/%d/%s", fs->layer[n->layer].rootfd, rel) >= (int)len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* Drops thawfs's own user.thaw.* names from a listxattr result. */
+static ssize_t filter_list(char *buf, ssize_t len)
+{
+	ssize_t w = 0;
+	for (ssize_t i = 0; i < len;) {
+		size_t l = strlen(buf + i) + 1;
+		if (strncmp(buf + i, FS_XATTR_PREFIX, strlen(FS_XATTR_PREFIX))) {
+			memmove(buf + w, buf + i, l);
+			w += (ssize_t)l;
+		}
+		i += (ssize_t)l;
+	}
+	return w;
 }
 
 static void reply_xattr_result(fuse_req_t req, size_t size, ssize_t r, const char *buf)
@@ -337,23 +411,28 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = fs__itable_get(&fs->itable, ino);
 	char path[PATH_MAX + 64];
+	int pfd;
 
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (n->layer < 0 || layer_xattr_path(fs, n, path, sizeof(path)) < 0) {
+	bool follow;
+	if (!strncmp(name, FS_XATTR_PREFIX, strlen(FS_XATTR_PREFIX)) ||
+	    xattr_path(fs, n, path, sizeof(path), &pfd, &follow) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
 	char *buf = size ? malloc(size) : NULL;
 	if (size && !buf) {
 		fuse_reply_err(req, ENOMEM);
-		return;
+	} else {
+		ssize_t r = follow ? getxattr(path, name, buf, size) : lgetxattr(path, name, buf, size);
+		reply_xattr_result(req, size, r, buf);
 	}
-	ssize_t r = lgetxattr(path, name, buf, size);
-	reply_xattr_result(req, size, r, buf);
 	free(buf);
+	if (pfd >= 0)
+		close(pfd);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -361,25 +440,33 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = fs__itable_get(&fs->itable, ino);
 	char path[PATH_MAX + 64];
+	int pfd;
 
 	if (!n) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (n->layer < 0 || layer_xattr_path(fs, n, path, sizeof(path)) < 0) {
-		if (size == 0)
-			fuse_reply_xattr(req, 0);
-		else
-			fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	char *buf = size ? malloc(size) : NULL;
-	if (size && !buf) {
+	ssize_t len = 0;
+	char *buf = malloc(XATTR_LIST_MAX);
+	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t r = llistxattr(path, buf, size);
-	reply_xattr_result(req, size, r, buf);
+	bool follow;
+	if (xattr_path(fs, n, path, sizeof(path), &pfd, &follow) == 0) {
+		len = follow ? listxattr(path, buf, XATTR_LIST_MAX) : llistxattr(path, buf, XATTR_LIST_MAX);
+		if (len < 0)
+			len = 0;
+		len = filter_list(buf, len);
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else if ((size_t)len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
 	free(buf);
 }
 

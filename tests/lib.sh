@@ -42,7 +42,7 @@ cleanup() {
       rc=1
     fi
   done
-  rm -rf "$T"
+  [ -n "${KEEP_T:-}" ] && echo "kept $T" >&2 || rm -rf "$T"
   exit $rc
 }
 trap cleanup EXIT

@@ -56,6 +56,15 @@ static const char *const words[] = {
 	"header", "record", "records", "stream", "offset", "checks", "data",
 };
 
+/* Syllables of made-up words: names and prose are not all from the small
+ * lists above, as in real files (this also keeps zlib and delta searches
+ * at realistic speeds; text from a hundred words is unusually repetitive). */
+static const char *const syllables[] = {
+	"ka", "lo", "mer", "ti", "zan", "pro", "vi", "sel", "dor", "qu", "ex",
+	"ra", "mon", "ent", "is", "ul", "bar", "che", "fin", "gra", "hol", "ja",
+	"ke", "lum", "nor", "ost", "pe", "rin", "sto", "tru", "ven", "wa",
+};
+
 static const char *const levels[] = {"INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"};
 
 static const char *const dir_words[] = {
@@ -262,9 +271,26 @@ static enum lang lang_of(const char *name, bool exec)
 	return exec ? L_SH : L_PROSE;
 }
 
+static void add_madeup(struct buf *b, struct rng *r)
+{
+	for (unsigned i = (unsigned)rng_range(r, 2, 4); i > 0; i--)
+		buf_adds(b, PICK(r, syllables));
+}
+
+static void add_word(struct buf *b, struct rng *r)
+{
+	if (rng_chance(r, 250))
+		add_madeup(b, r);
+	else
+		buf_adds(b, PICK(r, words));
+}
+
 static void add_ident(struct buf *b, struct rng *r)
 {
-	buf_adds(b, PICK(r, nouns));
+	if (rng_chance(r, 250))
+		add_madeup(b, r);
+	else
+		buf_adds(b, PICK(r, nouns));
 	if (rng_chance(r, 400)) {
 		buf_addc(b, '_');
 		buf_adds(b, PICK(r, nouns));
@@ -273,7 +299,10 @@ static void add_ident(struct buf *b, struct rng *r)
 
 static void add_func(struct buf *b, struct rng *r)
 {
-	buf_adds(b, PICK(r, nouns));
+	if (rng_chance(r, 300))
+		add_madeup(b, r);
+	else
+		buf_adds(b, PICK(r, nouns));
 	buf_addc(b, '_');
 	buf_adds(b, PICK(r, verbs));
 }
@@ -283,7 +312,7 @@ static void add_words(struct buf *b, struct rng *r, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
 			buf_addc(b, ' ');
-		buf_adds(b, PICK(r, words));
+		add_word(b, r);
 	}
 }
 
@@ -533,13 +562,13 @@ static void prose_line(struct buf *b, struct rng *r)
 	unsigned n = (unsigned)rng_range(r, 6, 13);
 	size_t at = b->len;
 
-	buf_adds(b, PICK(r, words));
+	add_word(b, r);
 	/* Lines start with a capital letter. */
 	if (!b->oom && b->p[at] >= 'a' && b->p[at] <= 'z')
 		b->p[at] = (char)(b->p[at] - 'a' + 'A');
 	for (unsigned i = 1; i < n; i++) {
 		buf_addc(b, ' ');
-		buf_adds(b, PICK(r, words));
+		add_word(b, r);
 	}
 	buf_adds(b, rng_chance(r, 300) ? ".\n" : "\n");
 }

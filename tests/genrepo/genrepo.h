@@ -5,8 +5,8 @@
  *   tree.c    the in-memory tree of one commit, loading it from and writing
  *             it to git
  *   layout.c  what the tree holds: the initial layout and each later change
- *   repo.c    repositories: create or open, blobs, commits, tags, pack,
- *             checkout
+ *   pack.c    packing new objects into one pack with its index
+ *   repo.c    repositories: create or open, blobs, commits, tags, checkout
  *   main.c    command line and output
  * Functions that can fail return 0 or a negative errno / libgit2 code and
  * describe the failure once in a struct gerr. */
@@ -261,6 +261,13 @@ int layout_change(struct model *m, struct rng *r, const struct change_opts *o,
 		  struct buf *msg, struct gerr *e);
 /* NF_* flags of an existing path. */
 unsigned layout_path_flags(const char *path);
+
+/* ---- pack.c ----------------------------------------------------------- */
+
+/* Writes the objects reachable from head and not from hide (may be NULL)
+ * into one new pack with its index in packdir. */
+int pack_write(git_odb *odb, const char *packdir, const git_oid *head, const git_oid *hide,
+	       struct gerr *e);
 
 /* ---- repo.c ----------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <git2/sys/commit.h>
@@ -23,14 +24,6 @@
 #include "banned.h"
 
 #define HOUR 3600
-#ifdef GEN_TIMING
-#include <time.h>
-static double tnow(void){struct timespec ts; clock_gettime(CLOCK_MONOTONIC,&ts); return ts.tv_sec+ts.tv_nsec/1e9;}
-#define T(what) fprintf(stderr, "%8.3f %s\n", tnow(), what)
-static int pbcb(int stage, uint32_t cur, uint32_t total, void *p) { (void)p; if (stage == GIT_PACKBUILDER_DELTAFICATION && (cur == 0 || cur == total)) fprintf(stderr, "%8.3f delta-%u/%u\n", tnow(), cur, total); return 0; }
-#else
-#define T(what) (void)0
-#endif
 
 struct gen {
 	git_repository *repo;
@@ -154,13 +147,8 @@ static int commit_tree(struct gen *g, const git_oid *parent, git_time_t when, co
 	git_oid tree, id;
 	int rc;
 
-	T("blobs");
-	if ((rc = write_blobs(g)) < 0)
+	if ((rc = write_blobs(g)) < 0 || (rc = model_write_trees(&g->m, g->repo, &tree, g->e)) < 0)
 		goto done;
-	T("trees");
-	if ((rc = model_write_trees(&g->m, g->repo, &tree, g->e)) < 0)
-		goto done;
-	T("commit");
 	if ((rc = git_signature_new(&sig, GEN_NAME, GEN_EMAIL, when, 0)) < 0) {
 		rc = gerr_git(g->e, rc, "creating a signature");
 		goto done;
@@ -215,47 +203,58 @@ static int open_odb(struct gen *g, bool loose)
 	return 0;
 }
 
-/* Packs the objects reachable from head but not from hide into a new pack
- * (with its index) and empties the in-memory store. */
+/* Packs the objects reachable from head but not from hide (pack.c). */
 static int pack_objects(struct gen *g, const git_oid *head, const git_oid *hide)
 {
-	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
+	git_buf objects = {0};
+	struct buf packdir = {0};
 	int rc;
 
 	if (!g->mempack)
 		return 0;
-	if ((rc = git_packbuilder_new(&pb, g->repo)) < 0) {
-		rc = gerr_git(g->e, rc, "creating a pack builder");
+	if ((rc = git_repository_item_path(&objects, g->repo, GIT_REPOSITORY_ITEM_OBJECTS)) < 0) {
+		rc = gerr_git(g->e, rc, "finding the object directory");
 		goto done;
 	}
-	git_packbuilder_set_threads(pb, 0); /* one per CPU */
-	if ((rc = git_revwalk_new(&walk, g->repo)) < 0 ||
-	    (rc = git_revwalk_push(walk, head)) < 0 ||
-	    (hide && (rc = git_revwalk_hide(walk, hide)) < 0)) {
-		rc = gerr_git(g->e, rc, "walking the new commits");
+	buf_addf(&packdir, "%s%spack", objects.ptr,
+		 objects.size && objects.ptr[objects.size - 1] == '/' ? "" : "/");
+	if ((rc = buf_error(&packdir)) < 0) {
+		rc = gerr_sys(g->e, -rc, "packing");
 		goto done;
 	}
-	if ((rc = git_packbuilder_insert_walk(pb, walk)) < 0) {
-		rc = gerr_git(g->e, rc, "adding objects to the pack");
-		goto done;
-	}
-	T("insert");
-#ifdef GEN_TIMING
-	git_packbuilder_set_callbacks(pb, pbcb, NULL);
-#endif
-	if ((rc = git_packbuilder_write(pb, NULL, 0, NULL, NULL)) < 0) {
-		rc = gerr_git(g->e, rc, "writing the pack");
-		goto done;
-	}
-	if ((rc = git_mempack_reset(g->mempack)) < 0) {
-		rc = gerr_git(g->e, rc, "emptying the in-memory object store");
-		goto done;
-	}
+	rc = pack_write(g->odb, packdir.p, head, hide, g->e);
 done:
-	git_revwalk_free(walk);
-	git_packbuilder_free(pb);
+	git_buf_dispose(&objects);
+	buf_free(&packdir);
 	return rc;
+}
+
+/* A checkout of HEAD on its own thread, while the main thread packs:
+ * both only read the object database (thread-safe), the checkout through
+ * the repository handle that nothing else uses meanwhile. */
+struct checkout_job {
+	git_repository *repo;
+	pthread_t thread;
+	int rc;
+	char msg[512];
+};
+
+static void *checkout_main(void *arg)
+{
+	struct checkout_job *job = arg;
+	git_checkout_options co;
+
+	if ((job->rc = git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION)) == 0) {
+		co.checkout_strategy = GIT_CHECKOUT_FORCE;
+		job->rc = git_checkout_head(job->repo, &co);
+	}
+	if (job->rc < 0) {
+		const git_error *ge = git_error_last();
+
+		snprintf(job->msg, sizeof(job->msg), "checking out main: %s",
+			 ge && ge->message ? ge->message : "unknown error");
+	}
+	return NULL;
 }
 
 static int check_empty_dir(const char *dir, struct gerr *e)
@@ -309,7 +308,8 @@ static int set_ident(struct gen *g)
 int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 {
 	git_repository_init_options init;
-	git_checkout_options co;
+	struct checkout_job job = {0};
+	bool checking_out = false;
 	struct layout_opts lo = {.files = o->files, .big = o->big};
 	struct gen g = {.e = e};
 	struct buf msg = {0};
@@ -317,8 +317,7 @@ int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 	int rc;
 
 	rng_seed(&g.r, o->seed);
-	if ((rc = git_repository_init_options_init(&init, GIT_REPOSITORY_INIT_OPTIONS_VERSION)) < 0 ||
-	    (rc = git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION)) < 0) {
+	if ((rc = git_repository_init_options_init(&init, GIT_REPOSITORY_INIT_OPTIONS_VERSION)) < 0) {
 		rc = gerr_git(e, rc, "initializing options");
 		goto done;
 	}
@@ -336,7 +335,6 @@ int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 		rc = gerr_sys(e, -rc, "creating the tree");
 		goto done;
 	}
-	T("layout");
 	if ((rc = layout_initial(&g.m, &g.r, &lo, e)) < 0)
 		goto done;
 	buf_addf(&msg, "gen-1: import %llu files\n", (unsigned long long)g.m.nfiles);
@@ -361,25 +359,35 @@ int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 				      GEN_EPOCH + (git_time_t)(i - 1) * HOUR, msg.p)) < 0)
 			goto done;
 	}
-	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], NULL)) < 0 ||
-	    (rc = tag_commits(&g, 0)) < 0)
-		goto done;
 	if ((rc = git_reference_create(&ref, g.repo, GEN_BRANCH, &g.commits[g.ncommits - 1], 0,
 				       "thaw-genrepo: create")) < 0) {
 		rc = gerr_git(e, rc, "creating %s", GEN_BRANCH);
 		goto done;
 	}
-	T("checkout");
 	if (!o->bare) {
-		co.checkout_strategy = GIT_CHECKOUT_FORCE;
-		if ((rc = git_checkout_head(g.repo, &co)) < 0) {
-			rc = gerr_git(e, rc, "checking out main");
+		job.repo = g.repo;
+		if ((rc = pthread_create(&job.thread, NULL, checkout_main, &job)) != 0) {
+			rc = gerr_sys(e, rc, "starting the checkout");
+			goto done;
+		}
+		checking_out = true;
+	}
+	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], NULL)) < 0)
+		goto done;
+	if (checking_out) {
+		pthread_join(job.thread, NULL);
+		checking_out = false;
+		if (job.rc < 0) {
+			rc = gerr_set(e, job.rc, "%s", job.msg);
 			goto done;
 		}
 	}
-	T("end");
+	if ((rc = tag_commits(&g, 0)) < 0)
+		goto done;
 	rc = fill_result(&g, o->dir, res);
 done:
+	if (checking_out)
+		pthread_join(job.thread, NULL);
 	git_reference_free(ref);
 	buf_free(&msg);
 	gen_free(&g);
@@ -489,8 +497,6 @@ int gen_advance(const struct gen_opts *o, struct gen_result *res, struct gerr *e
 		    (rc = commit_tree(&g, &g.commits[g.ncommits - 1], when, msg.p)) < 0)
 			goto done;
 	}
-	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], &old)) < 0)
-		goto done;
 	if (!git_repository_is_bare(g.repo) && head_is_main(g.repo)) {
 		/* A fast-forward of the work tree that keeps local changes that
 		 * do not conflict. */
@@ -506,6 +512,8 @@ int gen_advance(const struct gen_opts *o, struct gen_result *res, struct gerr *e
 			goto done;
 		}
 	}
+	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], &old)) < 0)
+		goto done;
 	if ((rc = git_reference_create_matching(&ref, g.repo, GEN_BRANCH,
 						&g.commits[g.ncommits - 1], 1, &old,
 						"thaw-genrepo: advance")) < 0) {

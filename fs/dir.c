@@ -47,6 +47,8 @@ struct cand {
 	uint64_t size;
 	struct timespec mtime, ctime;
 	uint32_t uid, gid;
+	uint64_t upino; /* upper entries: inode number in the upper filesystem */
+	nlink_t nlink;
 	git_oid oid;    /* git entries */
 	char *origin;   /* upper metacopy entries: the xattr's value */
 };
@@ -237,6 +239,8 @@ static int gather_upper(struct fs *fs, struct fs_node *dir, struct cands *c, boo
 		}
 		e->mode = st.st_mode;
 		e->size = (uint64_t)st.st_size;
+		e->upino = st.st_ino;
+		e->nlink = st.st_nlink;
 		if (S_ISREG(st.st_mode) && fs->upper_xattr)
 			e->origin = fs__upper_get_origin(dfd, nm);
 	}
@@ -358,9 +362,28 @@ static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t
 	*out_lower = has_lower;
 
 	struct fs_node *n;
-	int r = fs__node_new(fs, parent, win->name, strlen(win->name), &n);
-	if (r < 0)
+	int r;
+	bool hardlink = win->rank == RANK_UPPER && S_ISREG(win->mode) && win->nlink > 1;
+	if (hardlink) {
+		/* Another name of an upper file we already know: the same node. */
+		pthread_mutex_lock(&fs->links_lock);
+		n = fs__hlink_find(fs, win->upino);
+		r = n ? fs__link_record(n, parent, win->name) : 0;
+		pthread_mutex_unlock(&fs->links_lock);
+		if (n) {
+			*out = r < 0 ? NULL : n;
+			return r;
+		}
+	}
+	if ((r = fs__node_new(fs, parent, win->name, strlen(win->name), &n)) < 0)
 		return r;
+	if (hardlink) {
+		pthread_mutex_lock(&fs->links_lock);
+		r = fs__hlink_add(fs, win->upino, n);
+		pthread_mutex_unlock(&fs->links_lock);
+		if (r < 0)
+			return r;
+	}
 	n->mode = win->mode;
 	if (win->rank == RANK_UPPER) {
 		n->up = FS_UP_FULL;
@@ -444,7 +467,7 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 		bool lower = false;
 		if ((r = resolve(fs, dir, &c.v[i], j - i, &n, &lower)) < 0)
 			goto done;
-		if (n && (r = fs__dir_add(d, n->name, n, lower)) < 0)
+		if (n && (r = fs__dir_add(d, c.v[i].name, n, lower)) < 0)
 			goto done;
 		i = j;
 	}

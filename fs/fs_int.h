@@ -86,6 +86,11 @@ struct fs_node {
 	struct fs_dir *_Atomic dir; /* entries once loaded, else NULL */
 };
 
+struct fs_hlink {
+	uint64_t upper_ino;
+	struct fs_node *node;
+};
+
 struct fs_link {
 	struct fs_node *parent;
 	char *name;
@@ -242,6 +247,9 @@ struct fs {
 	bool upper_xattr;       /* the upper filesystem takes user.* xattrs (metacopy, opaque) */
 	_Atomic int upfd_cached; /* number of cached directory fds (bounded) */
 	_Atomic uint64_t tmp_seq;
+	pthread_mutex_t links_lock; /* hardlink map and every node's links list */
+	struct fs_hlink *hl;        /* upper inode number -> node, open addressing */
+	size_t hl_n, hl_cap;
 };
 
 /* dir.c: the merged view */
@@ -281,6 +289,12 @@ int fs__upper_stat(struct fs *fs, struct fs_node *n, struct stat *st);
 int fs__upper_open(struct fs *fs, struct fs_node *n, int flags);
 int fs__upper_whiteout(int dfd, const char *name);
 int fs__upper_readlink(struct fs *fs, struct fs_node *n, char *buf, size_t len);
+/* Hard links of the upper layer map to one node (so the kernel sees one
+ * inode); links_lock held. */
+struct fs_node *fs__hlink_find(struct fs *fs, uint64_t upper_ino);
+int fs__hlink_add(struct fs *fs, uint64_t upper_ino, struct fs_node *n);
+/* Adds (parent, name) to n's further links; links_lock held. */
+int fs__link_record(struct fs_node *n, struct fs_node *parent, const char *name);
 /* copy_up.c */
 int fs__copy_up_dir(struct fs *fs, struct fs_node *dir);
 int fs__copy_up_meta(struct fs *fs, struct fs_node *n);

@@ -147,6 +147,8 @@ static void fs_free(struct fs *fs)
 		pthread_mutex_destroy(&fs->nodelock[i]);
 	}
 	pthread_rwlock_destroy(&fs->rename_lock);
+	pthread_mutex_destroy(&fs->links_lock);
+	free(fs->hl);
 	if (fs->upper_fd >= 0)
 		close(fs->upper_fd);
 	if (fs->work_fd >= 0)
@@ -201,6 +203,7 @@ int fs_run(const struct fs_options *opt)
 		pthread_mutex_init(&fs->nodelock[i], NULL);
 	}
 	pthread_rwlock_init(&fs->rename_lock, NULL);
+	pthread_mutex_init(&fs->links_lock, NULL);
 	fs->upper_fd = fs->work_fd = fs->orphan_fd = -1;
 	pthread_mutex_init(&fs->dotgit_lock, NULL);
 	pthread_cond_init(&fs->dotgit_cond, NULL);

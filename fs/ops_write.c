@@ -337,7 +337,9 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (lower && (r = fs__upper_whiteout(pfd, name)) < 0)
 		goto unlock;
 	fs__dir_remove(d, name);
+	pthread_mutex_lock(&fs->links_lock);
 	unlink_record(n, p, name);
+	pthread_mutex_unlock(&fs->links_lock);
 	r = 0;
 unlock:
 	if (pfd >= 0)
@@ -496,6 +498,22 @@ static void move_record(struct fs_node *n, struct fs_node *op, const char *oname
 	}
 }
 
+/* Marks the upper directory pfd/name (node n) opaque. */
+static int make_opaque(struct fs *fs, int pfd, const char *name, struct fs_node *n)
+{
+	if (!fs->upper_xattr)
+		return -EXDEV;
+	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = fd < 0 || fsetxattr(fd, FS_XATTR_OPAQUE, "y", 1, 0) < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	if (r == 0) {
+		n->dir_layers = 0;
+		n->dir_git = false;
+	}
+	return r;
+}
+
 static int copy_up_any(struct fs *fs, struct fs_node *n)
 {
 	return S_ISDIR(n->mode) ? fs__copy_up_tree(fs, n) : fs__copy_up_meta(fs, n);
@@ -588,14 +606,19 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		dst_lower = true; /* renaming over a whiteout */
 
 	if (flags & RENAME_EXCHANGE) {
+		if ((S_ISDIR(src->mode) && de->lower && (r = make_opaque(fs, spfd, name, src)) < 0) ||
+		    (S_ISDIR(dst->mode) && src_lower && (r = make_opaque(fs, dpfd, newname, dst)) < 0))
+			goto unlock;
 		if (renameat2(spfd, name, dpfd, newname, RENAME_EXCHANGE) < 0) {
 			r = -errno;
 			goto unlock;
 		}
 		se->node = dst;
 		de->node = src;
+		pthread_mutex_lock(&fs->links_lock);
 		move_record(src, p, name, np, newname);
 		move_record(dst, np, newname, p, name);
+		pthread_mutex_unlock(&fs->links_lock);
 		r = 0;
 		goto unlock;
 	}
@@ -605,6 +628,15 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		bool last = fstatat(dpfd, newname, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_nlink <= 1;
 		if (last && atomic_load(&dst->nlookup) > 0 && (r = drop_upper(fs, dpfd, newname, dst, true)) < 0)
 			goto unlock;
+	}
+	/* A directory moving to a name that has lower content must not let it
+	 * show through. */
+	if (S_ISDIR(src->mode) && dst_lower && (r = make_opaque(fs, spfd, name, src)) < 0)
+		goto unlock;
+	if (!de && dst_lower && S_ISDIR(src->mode) && unlinkat(dpfd, newname, 0) < 0) {
+		/* A directory cannot replace a whiteout (a device node) in place. */
+		r = -errno;
+		goto unlock;
 	}
 	unsigned rflags = src_lower ? RENAME_WHITEOUT : 0;
 	if (renameat2(spfd, name, dpfd, newname, rflags) < 0) {
@@ -620,16 +652,17 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		}
 	}
 	fs__dir_remove(sd, name);
+	pthread_mutex_lock(&fs->links_lock);
 	if (de) {
 		fs__dir_remove(dd, newname);
 		unlink_record(dst, np, newname);
 		if (S_ISDIR(dst->mode))
 			dst->dir_upper = false;
 	}
-	if ((r = fs__dir_add(dd, newname, src, dst_lower)) < 0)
-		goto unlock;
-	move_record(src, p, name, np, newname);
-	r = 0;
+	r = fs__dir_add(dd, newname, src, dst_lower);
+	if (r == 0)
+		move_record(src, p, name, np, newname);
+	pthread_mutex_unlock(&fs->links_lock);
 unlock:
 	unlock_two(fs, p, np);
 out:
@@ -690,16 +723,14 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 			(void)fs__upper_whiteout(pfd, newname);
 		goto unlock;
 	}
-	struct fs_link *l = calloc(1, sizeof(*l));
-	if (!l || !(l->name = strdup(newname))) {
-		free(l);
-		r = -ENOMEM;
-		goto unlock;
-	}
-	l->parent = np;
-	l->next = n->links;
-	n->links = l;
-	r = fs__dir_add(d, newname, n, lower);
+	struct stat ust;
+	pthread_mutex_lock(&fs->links_lock);
+	r = fs__link_record(n, np, newname);
+	if (r == 0 && fstatat(pfd, newname, &ust, AT_SYMLINK_NOFOLLOW) == 0)
+		r = fs__hlink_add(fs, ust.st_ino, n);
+	pthread_mutex_unlock(&fs->links_lock);
+	if (r == 0)
+		r = fs__dir_add(d, newname, n, lower);
 unlock:
 	if (pfd >= 0)
 		fs__upper_fd_put(pfd, owned);

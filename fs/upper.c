@@ -230,3 +230,61 @@ int fs__upper_readlink(struct fs *fs, struct fs_node *n, char *buf, size_t len)
 	pthread_rwlock_unlock(&fs->rename_lock);
 	return r;
 }
+
+struct fs_node *fs__hlink_find(struct fs *fs, uint64_t upper_ino)
+{
+	if (!fs->hl_cap)
+		return NULL;
+	size_t j = (size_t)(upper_ino * 0x9e3779b97f4a7c15ull) & (fs->hl_cap - 1);
+	while (fs->hl[j].node) {
+		if (fs->hl[j].upper_ino == upper_ino)
+			return fs->hl[j].node;
+		j = (j + 1) & (fs->hl_cap - 1);
+	}
+	return NULL;
+}
+
+int fs__hlink_add(struct fs *fs, uint64_t upper_ino, struct fs_node *n)
+{
+	if ((fs->hl_n + 1) * 2 > fs->hl_cap) {
+		size_t ncap = fs->hl_cap ? fs->hl_cap * 2 : 64;
+		struct fs_hlink *nh = calloc(ncap, sizeof(*nh));
+		if (!nh)
+			return -ENOMEM;
+		for (size_t i = 0; i < fs->hl_cap; i++) {
+			if (!fs->hl[i].node)
+				continue;
+			size_t j = (size_t)(fs->hl[i].upper_ino * 0x9e3779b97f4a7c15ull) & (ncap - 1);
+			while (nh[j].node)
+				j = (j + 1) & (ncap - 1);
+			nh[j] = fs->hl[i];
+		}
+		free(fs->hl);
+		fs->hl = nh;
+		fs->hl_cap = ncap;
+	}
+	size_t j = (size_t)(upper_ino * 0x9e3779b97f4a7c15ull) & (fs->hl_cap - 1);
+	while (fs->hl[j].node) {
+		if (fs->hl[j].upper_ino == upper_ino) {
+			fs->hl[j].node = n;
+			return 0;
+		}
+		j = (j + 1) & (fs->hl_cap - 1);
+	}
+	fs->hl[j] = (struct fs_hlink){.upper_ino = upper_ino, .node = n};
+	fs->hl_n++;
+	return 0;
+}
+
+int fs__link_record(struct fs_node *n, struct fs_node *parent, const char *name)
+{
+	struct fs_link *l = calloc(1, sizeof(*l));
+	if (!l || !(l->name = strdup(name))) {
+		free(l);
+		return -ENOMEM;
+	}
+	l->parent = parent;
+	l->next = n->links;
+	n->links = l;
+	return 0;
+}

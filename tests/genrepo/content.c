@@ -56,15 +56,6 @@ static const char *const words[] = {
 	"header", "record", "records", "stream", "offset", "checks", "data",
 };
 
-/* Syllables of made-up words: names and prose are not all from the small
- * lists above, as in real files (this also keeps zlib and delta searches
- * at realistic speeds; text from a hundred words is unusually repetitive). */
-static const char *const syllables[] = {
-	"ka", "lo", "mer", "ti", "zan", "pro", "vi", "sel", "dor", "qu", "ex",
-	"ra", "mon", "ent", "is", "ul", "bar", "che", "fin", "gra", "hol", "ja",
-	"ke", "lum", "nor", "ost", "pe", "rin", "sto", "tru", "ven", "wa",
-};
-
 static const char *const levels[] = {"INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"};
 
 static const char *const dir_words[] = {
@@ -259,7 +250,7 @@ static enum lang lang_of(const char *name, bool exec)
 		{".xml", L_DATA}, {".cfg", L_DATA},
 		{".png", L_BIN}, {".jpg", L_BIN}, {".bin", L_BIN}, {".dat", L_BIN},
 		{".ico", L_BIN}, {".gz", L_BIN}, {".ttf", L_BIN}, {".wav", L_BIN},
-		{".wasm", L_BIN},
+		{".wasm", L_BIN}, {".img", L_BIN},
 	};
 	const char *dot = strrchr(name, '.');
 
@@ -271,26 +262,9 @@ static enum lang lang_of(const char *name, bool exec)
 	return exec ? L_SH : L_PROSE;
 }
 
-static void add_madeup(struct buf *b, struct rng *r)
-{
-	for (unsigned i = (unsigned)rng_range(r, 2, 4); i > 0; i--)
-		buf_adds(b, PICK(r, syllables));
-}
-
-static void add_word(struct buf *b, struct rng *r)
-{
-	if (rng_chance(r, 250))
-		add_madeup(b, r);
-	else
-		buf_adds(b, PICK(r, words));
-}
-
 static void add_ident(struct buf *b, struct rng *r)
 {
-	if (rng_chance(r, 250))
-		add_madeup(b, r);
-	else
-		buf_adds(b, PICK(r, nouns));
+	buf_adds(b, PICK(r, nouns));
 	if (rng_chance(r, 400)) {
 		buf_addc(b, '_');
 		buf_adds(b, PICK(r, nouns));
@@ -299,10 +273,7 @@ static void add_ident(struct buf *b, struct rng *r)
 
 static void add_func(struct buf *b, struct rng *r)
 {
-	if (rng_chance(r, 300))
-		add_madeup(b, r);
-	else
-		buf_adds(b, PICK(r, nouns));
+	buf_adds(b, PICK(r, nouns));
 	buf_addc(b, '_');
 	buf_adds(b, PICK(r, verbs));
 }
@@ -312,7 +283,7 @@ static void add_words(struct buf *b, struct rng *r, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
 			buf_addc(b, ' ');
-		add_word(b, r);
+		buf_adds(b, PICK(r, words));
 	}
 }
 
@@ -562,13 +533,13 @@ static void prose_line(struct buf *b, struct rng *r)
 	unsigned n = (unsigned)rng_range(r, 6, 13);
 	size_t at = b->len;
 
-	add_word(b, r);
+	buf_adds(b, PICK(r, words));
 	/* Lines start with a capital letter. */
 	if (!b->oom && b->p[at] >= 'a' && b->p[at] <= 'z')
 		b->p[at] = (char)(b->p[at] - 'a' + 'A');
 	for (unsigned i = 1; i < n; i++) {
 		buf_addc(b, ' ');
-		add_word(b, r);
+		buf_adds(b, PICK(r, words));
 	}
 	buf_adds(b, rng_chance(r, 300) ? ".\n" : "\n");
 }
@@ -729,35 +700,64 @@ static void gen_binary(struct buf *b, struct rng *r, const char *name, uint64_t 
 		memcpy(b->p + start, png, sizeof(png) - 1);
 }
 
-/* A compressible multi-MiB log. */
-static void gen_big_text(struct buf *b, struct rng *r, uint64_t size)
+/* One line of a service's log. */
+static void log_line(struct buf *b, struct rng *r, uint64_t *ms)
 {
-	size_t start = b->len, end;
-	uint64_t ms = 0;
+	*ms += rng_below(r, 50);
+	buf_addf(b, "2026-01-01T%02u:%02u:%02u.%03uZ %-5s ", (unsigned)(*ms / 3600000 % 24),
+		 (unsigned)(*ms / 60000 % 60), (unsigned)(*ms / 1000 % 60), (unsigned)(*ms % 1000),
+		 PICK(r, levels));
+	buf_adds(b, PICK(r, nouns));
+	buf_addc(b, '-');
+	buf_addu(b, rng_below(r, 8));
+	buf_addc(b, ' ');
+	add_words(b, r, (unsigned)rng_range(r, 3, 8));
+	buf_adds(b, " id=");
+	buf_addu(b, rng_below(r, 100000));
+	buf_adds(b, " took=");
+	buf_addu(b, rng_below(r, 500));
+	buf_adds(b, "ms\n");
+}
 
-	buf_reserve(b, (size_t)size + 4096);
-	while (!b->oom && b->len - start < size) {
-		ms += rng_below(r, 50);
-		buf_addf(b, "2026-01-01T%02u:%02u:%02u.%03uZ %-5s ",
-			 (unsigned)(ms / 3600000 % 24), (unsigned)(ms / 60000 % 60),
-			 (unsigned)(ms / 1000 % 60), (unsigned)(ms % 1000), PICK(r, levels));
-		buf_adds(b, PICK(r, nouns));
-		buf_addc(b, '-');
-		buf_addu(b, rng_below(r, 8));
-		buf_addc(b, ' ');
-		add_words(b, r, (unsigned)rng_range(r, 3, 8));
-		buf_adds(b, " id=");
-		buf_addu(b, rng_below(r, 100000));
-		buf_adds(b, " took=");
-		buf_addu(b, rng_below(r, 500));
-		buf_adds(b, "ms\n");
+/* A compressible multi-MiB binary, like a disk image or a database file:
+ * 4 KiB pages that are zero, copies of a few pages of log text, or random.
+ * (Text of that size would take zlib and the delta search several times
+ * longer for the same realism.) */
+static void gen_big_image(struct buf *b, struct rng *r, uint64_t size)
+{
+	enum { PAGE = 4096, PATTERNS = 8 };
+	struct buf pat = {0};
+	uint64_t ms = 0;
+	size_t start = b->len, n = (size_t)size;
+
+	while (!pat.oom && pat.len < PATTERNS * PAGE)
+		log_line(&pat, r, &ms);
+	buf_reserve(b, n);
+	if (b->oom || pat.oom) {
+		b->oom = true;
+		goto done;
 	}
-	if (b->oom || size == 0)
-		return;
-	end = start + (size_t)size;
-	b->len = end;
-	b->p[end - 1] = '\n';
-	b->p[end] = '\0';
+	for (size_t off = 0; off < n; off += PAGE) {
+		size_t len = n - off < PAGE ? n - off : PAGE;
+		char *dst = b->p + start + off;
+		uint64_t u = rng_below(r, 100);
+
+		if (u < 35) {
+			memset(dst, 0, len);
+		} else if (u < 70) {
+			memcpy(dst, pat.p + rng_below(r, PATTERNS) * PAGE, len);
+		} else {
+			for (size_t i = 0; i < len; i += 8) {
+				uint64_t v = rng_next(r);
+
+				memcpy(dst + i, &v, len - i < 8 ? len - i : 8);
+			}
+		}
+	}
+	b->len = start + n;
+	b->p[b->len] = '\0';
+done:
+	buf_free(&pat);
 }
 
 int content_generate(struct buf *out, enum ckind kind, const char *name, bool exec,
@@ -773,8 +773,8 @@ int content_generate(struct buf *out, enum ckind kind, const char *name, bool ex
 	case CK_BINARY:
 		gen_binary(out, &r, name, size);
 		break;
-	case CK_BIG_TEXT:
-		gen_big_text(out, &r, size);
+	case CK_BIG_IMAGE:
+		gen_big_image(out, &r, size);
 		break;
 	case CK_BIG_RANDOM:
 		gen_random(out, &r, size);

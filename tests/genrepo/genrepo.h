@@ -133,7 +133,7 @@ enum ckind {
 	CK_NONE,	/* content already in the object database (oid) */
 	CK_TEXT,	/* generated text of `size` bytes; language from the name */
 	CK_BINARY,	/* random bytes of `size` bytes */
-	CK_BIG_TEXT,	/* compressible multi-MiB log text */
+	CK_BIG_IMAGE,	/* compressible multi-MiB binary (zero, text, random pages) */
 	CK_BIG_RANDOM,	/* incompressible multi-MiB bytes */
 	CK_DATA,	/* the node's own data (fixed files, symlink targets) */
 	CK_MODIFY,	/* an edit of the current content (oid) */
@@ -265,9 +265,11 @@ unsigned layout_path_flags(const char *path);
 /* ---- pack.c ----------------------------------------------------------- */
 
 /* Writes the objects reachable from head and not from hide (may be NULL)
- * into one new pack with its index in packdir. */
+ * into one new pack with its index in packdir. on_write (may be NULL) is
+ * called when the delta search is over and the (single-threaded) writing
+ * starts: a good time to start other work. */
 int pack_write(git_odb *odb, const char *packdir, const git_oid *head, const git_oid *hide,
-	       struct gerr *e);
+	       void (*on_write)(void *), void *arg, struct gerr *e);
 
 /* ---- repo.c ----------------------------------------------------------- */
 

@@ -507,10 +507,9 @@ int layout_initial(struct model *m, struct rng *r, const struct layout_opts *o,
 
 		if (!dir)
 			dir = m->root;
-		snprintf(stem, sizeof(stem), random ? "dataset-%03u" : "corpus-%03u",
-			 (unsigned)i + 1);
-		if ((rc = unique_name(dir, stem, random ? ".bin" : ".txt", name, sizeof(name))) < 0 ||
-		    (rc = add_file(m, dir, name, random ? CK_BIG_RANDOM : CK_BIG_TEXT,
+		snprintf(stem, sizeof(stem), random ? "dataset-%03u" : "disk-%03u", (unsigned)i + 1);
+		if ((rc = unique_name(dir, stem, random ? ".bin" : ".img", name, sizeof(name))) < 0 ||
+		    (rc = add_file(m, dir, name, random ? CK_BIG_RANDOM : CK_BIG_IMAGE,
 				   rng_range(r, 2 * MIB, 8 * MIB), rng_next(r), false, NULL)) < 0) {
 			rc = gerr_sys(e, -rc, "adding a big file");
 			goto done;

@@ -49,6 +49,8 @@ struct pipe {
 	char msg[512];	    /* its message (errors are per thread) */
 	git_indexer *idx;
 	git_indexer_progress stats;
+	void (*on_write)(void *); /* called once when writing starts */
+	void *arg;
 };
 
 static void *indexer_main(void *arg)
@@ -117,6 +119,10 @@ static int pipe_write(void *data, size_t size, void *payload)
 	const char *src = data;
 	int rc = 0;
 
+	if (p->on_write) {
+		p->on_write(p->arg);
+		p->on_write = NULL;
+	}
 	while (size > 0) {
 		size_t n;
 
@@ -168,10 +174,16 @@ done:
 }
 
 /* The builder's output through the indexer thread into packdir. */
-static int stream_pack(git_packbuilder *pb, const char *packdir, struct gerr *e)
+static int stream_pack(git_packbuilder *pb, const char *packdir, void (*on_write)(void *),
+		       void *arg, struct gerr *e)
 {
 	git_indexer_options opts;
-	struct pipe p = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct pipe p = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cond = PTHREAD_COND_INITIALIZER,
+		.on_write = on_write,
+		.arg = arg,
+	};
 	pthread_t thread;
 	bool started = false;
 	int rc;
@@ -229,7 +241,7 @@ done:
 }
 
 int pack_write(git_odb *odb, const char *packdir, const git_oid *head, const git_oid *hide,
-	       struct gerr *e)
+	       void (*on_write)(void *), void *arg, struct gerr *e)
 {
 	char cfgpath[4096] = "";
 	git_repository *repo = NULL;
@@ -261,7 +273,7 @@ int pack_write(git_odb *odb, const char *packdir, const git_oid *head, const git
 		rc = gerr_git(e, rc, "adding objects to the pack");
 		goto done;
 	}
-	rc = stream_pack(pb, packdir, e);
+	rc = stream_pack(pb, packdir, on_write, arg, e);
 done:
 	git_revwalk_free(walk);
 	git_packbuilder_free(pb);

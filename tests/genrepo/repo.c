@@ -204,14 +204,18 @@ static int open_odb(struct gen *g, bool loose)
 }
 
 /* Packs the objects reachable from head but not from hide (pack.c). */
-static int pack_objects(struct gen *g, const git_oid *head, const git_oid *hide)
+static int pack_objects(struct gen *g, const git_oid *head, const git_oid *hide,
+			void (*on_write)(void *), void *arg)
 {
 	git_buf objects = {0};
 	struct buf packdir = {0};
 	int rc;
 
-	if (!g->mempack)
+	if (!g->mempack) {
+		if (on_write)
+			on_write(arg);
 		return 0;
+	}
 	if ((rc = git_repository_item_path(&objects, g->repo, GIT_REPOSITORY_ITEM_OBJECTS)) < 0) {
 		rc = gerr_git(g->e, rc, "finding the object directory");
 		goto done;
@@ -222,19 +226,20 @@ static int pack_objects(struct gen *g, const git_oid *head, const git_oid *hide)
 		rc = gerr_sys(g->e, -rc, "packing");
 		goto done;
 	}
-	rc = pack_write(g->odb, packdir.p, head, hide, g->e);
+	rc = pack_write(g->odb, packdir.p, head, hide, on_write, arg, g->e);
 done:
 	git_buf_dispose(&objects);
 	buf_free(&packdir);
 	return rc;
 }
 
-/* A checkout of HEAD on its own thread, while the main thread packs:
- * both only read the object database (thread-safe), the checkout through
- * the repository handle that nothing else uses meanwhile. */
+/* A checkout of HEAD on its own thread while the main thread writes the
+ * pack (compressing on one CPU): both only read the object database, which
+ * is thread-safe, and the checkout has the repository handle to itself. */
 struct checkout_job {
 	git_repository *repo;
 	pthread_t thread;
+	bool started;
 	int rc;
 	char msg[512];
 };
@@ -255,6 +260,29 @@ static void *checkout_main(void *arg)
 			 ge && ge->message ? ge->message : "unknown error");
 	}
 	return NULL;
+}
+
+static void checkout_start(void *arg)
+{
+	struct checkout_job *job = arg;
+	int rc = pthread_create(&job->thread, NULL, checkout_main, job);
+
+	if (rc == 0) {
+		job->started = true;
+	} else {
+		job->rc = -rc;
+		snprintf(job->msg, sizeof(job->msg), "starting the checkout: %s", strerror(rc));
+	}
+}
+
+/* Waits for the checkout, if it runs; its result. */
+static int checkout_finish(struct checkout_job *job, struct gerr *e)
+{
+	if (job->started) {
+		pthread_join(job->thread, NULL);
+		job->started = false;
+	}
+	return job->rc < 0 ? gerr_set(e, job->rc, "%s", job->msg) : 0;
 }
 
 static int check_empty_dir(const char *dir, struct gerr *e)
@@ -309,7 +337,6 @@ int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 {
 	git_repository_init_options init;
 	struct checkout_job job = {0};
-	bool checking_out = false;
 	struct layout_opts lo = {.files = o->files, .big = o->big};
 	struct gen g = {.e = e};
 	struct buf msg = {0};
@@ -364,29 +391,14 @@ int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 		rc = gerr_git(e, rc, "creating %s", GEN_BRANCH);
 		goto done;
 	}
-	if (!o->bare) {
-		job.repo = g.repo;
-		if ((rc = pthread_create(&job.thread, NULL, checkout_main, &job)) != 0) {
-			rc = gerr_sys(e, rc, "starting the checkout");
-			goto done;
-		}
-		checking_out = true;
-	}
-	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], NULL)) < 0)
-		goto done;
-	if (checking_out) {
-		pthread_join(job.thread, NULL);
-		checking_out = false;
-		if (job.rc < 0) {
-			rc = gerr_set(e, job.rc, "%s", job.msg);
-			goto done;
-		}
-	}
-	if ((rc = tag_commits(&g, 0)) < 0)
+	job.repo = g.repo;
+	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], NULL,
+			       o->bare ? NULL : checkout_start, &job)) < 0 ||
+	    (rc = checkout_finish(&job, e)) < 0 || (rc = tag_commits(&g, 0)) < 0)
 		goto done;
 	rc = fill_result(&g, o->dir, res);
 done:
-	if (checking_out)
+	if (job.started)
 		pthread_join(job.thread, NULL);
 	git_reference_free(ref);
 	buf_free(&msg);
@@ -512,7 +524,7 @@ int gen_advance(const struct gen_opts *o, struct gen_result *res, struct gerr *e
 			goto done;
 		}
 	}
-	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], &old)) < 0)
+	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], &old, NULL, NULL)) < 0)
 		goto done;
 	if ((rc = git_reference_create_matching(&ref, g.repo, GEN_BRANCH,
 						&g.commits[g.ncommits - 1], 1, &old,

@@ -35,12 +35,14 @@ options:
   --work DIR          work directory for repositories and mounts
                       (default bench/work)
   --no-build          use build-bench/ as it is
+  --thawfs BIN        benchmark this thawfs binary instead of build-bench's
+                      (it is then not built)
   --help              this text
 EOF
 }
 
 SIZES=5000,50000 RUNS="" FIO_RUNS="" FIO_RUNTIME="" SEQ_BYTES=1G SEED=1
-SECTIONS=a,b,c,d WORK=$ROOT/bench/work QUICK=0 BUILD=1
+SECTIONS=a,b,c,d WORK=$ROOT/bench/work QUICK=0 BUILD=1 THAWFS_BIN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
     --sections) SECTIONS=${2:?}; shift ;;
     --work) WORK=${2:?}; shift ;;
     --no-build) BUILD=0 ;;
+    --thawfs) THAWFS_BIN=${2:?}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -111,7 +114,7 @@ FAILURES=()
 
 # ------------------------------------------------------------- cleanup ----
 mounts_under() { # prints "type<TAB>mountpoint" of mounts under $1, innermost last
-  local dev mp typ rest
+  local mp typ
   while read -r _ mp typ _; do
     mp=$(printf '%b' "${mp//\\/\\0}")
     case "$mp" in "$1"/*) printf '%s\t%s\n' "$typ" "$mp" ;; esac
@@ -174,12 +177,17 @@ if [ "$BUILD" = 1 ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTHAW_WERROR=OFF >>"$LOGDIR/build.log" 2>&1 ||
       { tail -30 "$LOGDIR/build.log" >&2; die "cmake configure failed"; }
   fi
-  targets=(thawfs ttfr ctlq readall)
+  targets=(ttfr ctlq readall)
+  [ -n "$THAWFS_BIN" ] || targets+=(thawfs)
   if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -q 'thaw-genrepo'; then targets+=(thaw-genrepo); fi
   cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${targets[@]}" >>"$LOGDIR/build.log" 2>&1 ||
     { tail -30 "$LOGDIR/build.log" >&2; die "build failed (log: $(rel "$LOGDIR/build.log"))"; }
 fi
-THAWFS=$BUILD_DIR/fs/thawfs TTFR=$BUILD_DIR/bench/ttfr CTLQ=$BUILD_DIR/bench/ctlq READALL=$BUILD_DIR/bench/readall
+THAWFS=$BUILD_DIR/fs/thawfs
+if [ -n "$THAWFS_BIN" ]; then
+  THAWFS=$(cd "$(dirname "$THAWFS_BIN")" && pwd)/$(basename "$THAWFS_BIN")
+fi
+TTFR=$BUILD_DIR/bench/ttfr CTLQ=$BUILD_DIR/bench/ctlq READALL=$BUILD_DIR/bench/readall
 GENREPO=${THAW_GENREPO:-$BUILD_DIR/tests/genrepo/thaw-genrepo}
 if [ ! -x "$GENREPO" ]; then
   # The generator's CMake wiring may not exist yet: build it directly.
@@ -340,7 +348,7 @@ foreign_drops() { echo $(( $(awk '/^drop_pagecache/ {print $2}' /proc/vmstat) - 
 metric_of() { case $1 in seq) echo seq_mib_s ;; fio) echo fio_iops ;; find) echo find_ms ;; tar) echo tar_ms ;; esac; }
 warm_once() { # KIND DIR: the untimed pass
   case $1 in
-    seq) "$READALL" --bytes 1 --list <(sed "s|^|$2/|" "$RUN/seq.list") >/dev/null 2>>"$LOG" ;;
+    seq) "$READALL" --bytes "$SEQ_SET_BYTES" --list <(sed "s|^|$2/|" "$RUN/seq.list") >/dev/null 2>>"$LOG" ;;
     fio) cat "$2/$FIO_FILE" >/dev/null ;;
     find) (cd "$2" && find . | wc -l) >/dev/null ;;
     tar) (cd "$2" && tar -cf - . | cat >/dev/null) 2>>"$LOG" ;;
@@ -359,8 +367,8 @@ measure_once() { # KIND DIR -> VAL
   esac
 }
 warm_measure() { # KIND DIR WHAT -> VAL
-  local d0 attempt
-  for attempt in 1 2; do
+  local d0 _
+  for _ in 1 2; do
     d0=$(foreign_drops)
     measure_once "$1" "$2" || return 1
     [ "$(foreign_drops)" != "$d0" ] || return 0
@@ -368,6 +376,7 @@ warm_measure() { # KIND DIR WHAT -> VAL
     log "another process dropped the page cache during $3: untimed pass and again"
     warm_once "$1" "$2" || return 1
   done
+  return 0
 }
 
 # ------------------------------------------------------------ repository ----
@@ -408,12 +417,13 @@ repo_facts() { # N: facts about the tree (sizes, file sets) -> globals
   # Sequential set: the tree's big files (>= 1 MiB; the generator's multi-MiB
   # text and binary files), else its 16 largest files.
   awk -F'\t' '{split($1, a, " "); if (a[2]=="blob" && a[1]!="120000" && a[4]>0) print a[4] "\t" $2}' "$RUN/tree.txt" |
-    sort -t$'\t' -k1,1nr | awk -F'\t' '{ if ($1 >= 1048576 || NR <= 16) print $2 }' >"$RUN/seq.list"
+    sort -t$'\t' -k1,1nr | awk -F'\t' '$1 >= 1048576 { big++ } { if (NR <= 16) top[NR] = $2 } $1 >= 1048576 { print $2 }
+      END { if (!big) for (i = 1; i <= 16 && i in top; i++) print top[i] }' >"$RUN/seq.list"
   SEQ_N=$(wc -l <"$RUN/seq.list")
   SEQ_SET_BYTES=$(awk -F'\t' 'NR==FNR {want[$0]=1; next} {split($1, a, " "); if ($2 in want) s+=a[4]} END{print s+0}' "$RUN/seq.list" "$RUN/tree.txt")
   FIO_FILE=$(head -n1 "$RUN/seq.list")
   FIO_SIZE=$(awk -F'\t' -v p="$FIO_FILE" '$2==p {split($1, a, " "); print a[4]; exit}' "$RUN/tree.txt")
-  log "n=$n: $NFILES files, $((TREE_BYTES / 1048576)) MiB; $EXPECT_HYD distinct blobs > 2 KiB; sequential set: $SEQ_N largest files ($((SEQ_SET_BYTES / 1048576)) MiB); fio file $((FIO_SIZE / 1024)) KiB"
+  log "n=$n: $NFILES files, $((TREE_BYTES / 1048576)) MiB; $EXPECT_HYD distinct blobs > 2 KiB; sequential set: $SEQ_N files ($((SEQ_SET_BYTES / 1048576)) MiB); fio file $((FIO_SIZE / 1024)) KiB"
 }
 
 # ------------------------------------------------------ a: first read -----
@@ -559,7 +569,16 @@ section_b() {
         sample "$n" b index_ms "$s" "$i" "$(jq -r .index_ms <<<"$st")" ms
         jq -r .counters.hydrations <<<"$st" >>"$RUN/b-hyd"
       fi
-      if timed "$dir" git status; then warm=$T_MS; sample "$n" b status_warm_ms "$s" "$i" "$T_MS" ms
+      local d0; d0=$(foreign_drops)
+      if timed "$dir" git status; then
+        if [ "$(foreign_drops)" != "$d0" ]; then
+          DISTURBED=$((DISTURBED + 1))
+          log "another process dropped the page cache during the warm git status on $s: again"
+          timed "$dir" git status || true
+          timed "$dir" git status || T_MS=err
+        fi
+        warm=$T_MS
+        [ "$warm" = err ] || sample "$n" b status_warm_ms "$s" "$i" "$T_MS" ms
       else fail_note "n=$n b run $i: second git status on $s failed"; fi
       if [[ "$s" == thawfs* ]] && st=$(ctl_status "$sock"); then
         jq -c --argjson n "$n" --argjson i "$i" --arg s "$s" '{size:$n, section:"b", setup:$s, when:"after second git status", run:$i, dotgit, counters}' <<<"$st" >>"$COUNTERS"
@@ -667,7 +686,7 @@ section_cd() {
   done <"$RUN/c-checks"
   rm -f "$RUN/c-checks"
 
-  local st_before="" kind runs unit
+  local st_before="" kind runs unit kdelta=""
   st_before=$(ctl_status "$sock") || st_before=""
   for kind in seq fio find tar; do
     case $kind in
@@ -679,6 +698,8 @@ section_cd() {
     # machine may page out page cache idle for a minute).
     log "n=$n c. $kind: untimed pass, then $runs runs x ${#setups[@]} setups ($unit)"
     for s in "${setups[@]}"; do warm_once "$kind" "${DIR[$s]}" || fail_note "n=$n c: untimed $kind pass on $s failed"; done
+    local k0 k1
+    k0=$(ctl_status "$sock") || k0=""
     for ((i = 1; i <= runs; i++)); do
       local line=""
       for s in "${setups[@]}"; do
@@ -696,6 +717,11 @@ section_cd() {
       done
       log "n=$n c. $kind run $i/$runs ($unit):$line"
     done
+    k1=$(ctl_status "$sock") || k1=""
+    if [ -n "$k0" ] && [ -n "$k1" ]; then
+      kdelta+="${kdelta:+; }$kind: $(jq -n -r --argjson a "$k0" --argjson b "$k1" \
+        '[$b.counters | to_entries[] | select(.key == "lookups" or .key == "getattrs" or .key == "readdirs" or .key == "reads" or .key == "hydrations") | "\(.key) +\(.value - $a.counters[.key])"] | join(" ")')"
+    fi
   done
   local delta=""
   if st=$(ctl_status "$sock"); then
@@ -712,7 +738,8 @@ section_cd() {
   done
 
   # ---- tables
-  local seq_h="sequential read: $SEQ_BYTES per run as whole-file reads (1 MiB read() calls) of the tree's $SEQ_N largest files ($((SEQ_SET_BYTES / 1048576)) MiB), repeated"
+  local seq_h
+  seq_h="sequential read: $SEQ_BYTES per run as whole-file reads (1 MiB read() calls) of the tree's $SEQ_N $(awk -v b="$SEQ_SET_BYTES" -v n="$SEQ_N" 'BEGIN{print (b/n >= 1048576) ? "files of >= 1 MiB" : "largest files"}') ($((SEQ_SET_BYTES / 1048576)) MiB), repeated"
   hdr "[$n files] c. warm reads (after one untimed pass; $RUNS runs, fio $FIO_RUNS x ${FIO_RUNTIME}s)" "x native"
   echo "  $seq_h"
   echo "  random: fio randread 4 KiB, psync, on the tree's largest file ($((FIO_SIZE / 1024)) KiB), page cache kept (invalidate=0)"
@@ -761,7 +788,8 @@ section_cd() {
   printf '  thawfs hydrations after the first whole-tree tar: %s (distinct blobs > 2 KiB in the tree: %s)\n' "$S_MED" "$EXPECT_HYD"
   jq -s -r --argjson n "$n" '[.[] | select(.size==$n and .section=="c")] | .[-1].counters // empty |
      "  thawfs counters after all passes: lookups \(.lookups), getattrs \(.getattrs), readdirs \(.readdirs), reads \(.reads), bytes_read \(.bytes_read), hydrations \(.hydrations), cache_hits \(.cache_hits), inline_reads \(.inline_reads), io_errors \(.io_errors), erofs \(.erofs), inodes \(.inodes)"' "$COUNTERS"
-  [ -z "$delta" ] || echo "  thawfs requests during the timed warm passes (c): $delta"
+  [ -z "$delta" ] || echo "  thawfs requests during section c (untimed passes included): $delta"
+  [ -z "$kdelta" ] || echo "  thawfs requests during the timed warm runs only ($RUNS runs x each; fio $FIO_RUNS): $kdelta"
   local ex=""
   for s in thawfs fovl; do
     summarize "$n" c exit_after_unmount_ms "$s" ms
@@ -776,7 +804,7 @@ log "sizes $SIZES, $RUNS runs, fio $FIO_RUNS x ${FIO_RUNTIME}s, sections $SECTIO
 {
   echo "thawfs benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r), $(df -PT "$WORK" | awk 'NR==2 {print $2}') work dir"
-  echo "versions: $(git --version), $(fio --version), fuse-overlayfs $(fuse-overlayfs --version 2>/dev/null | awk '/version/ {print $NF; exit}'), thawfs $("$THAWFS" --version | awk '{print $2}') at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
+  echo "versions: $(git --version), $(fio --version), fuse-overlayfs $(fuse-overlayfs --version 2>/dev/null | awk '/version/ {print $NF; exit}'), thawfs $("$THAWFS" --version | awk '{print $2}') $(if [ -n "$THAWFS_BIN" ]; then echo "(given binary)"; else echo "built from the working tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- fs common 2>/dev/null || echo ' with local changes in fs/')"; fi)"
   echo "setups: thawfs = fresh mount of the bare repository at main; overlayfs (kernel) and fuse-overlayfs = lowerdir the native checkout, fresh upper and work dirs; native = a git clone checkout"
   echo "runs: $RUNS per measurement (fio: $FIO_RUNS x ${FIO_RUNTIME}s); setups interleaved run by run; p99 is the nearest-rank 99th percentile (the maximum below 100 runs)"
 } | tee "$RUN/header.txt"
@@ -807,6 +835,7 @@ if [ ${#FAILURES[@]} -gt 0 ]; then
   printf '\n==== errors during the run (%d) ====\n' "${#FAILURES[@]}"
   printf '%s\n' "${FAILURES[@]}"
 fi
+printf '\npage cache drops by other processes during the run: %s (warm measurements they disturbed were repeated: %s)\n' "$(foreign_drops)" "$DISTURBED"
 ELAPSED=$((SECONDS - T_START))
 printf '\nbenchmark time: %dm%02ds\n' $((ELAPSED / 60)) $((ELAPSED % 60))
 
@@ -820,7 +849,7 @@ jq -n \
   --rawfile failures "$RUN/failures.txt" --slurpfile counters <(cat "$COUNTERS") \
   --arg stamp "$STAMP" --arg sizes "$SIZES" --argjson runs "$RUNS" --argjson fio_runs "$FIO_RUNS" \
   --argjson fio_runtime "$FIO_RUNTIME" --arg seq_bytes "$SEQ_BYTES" --argjson seed "$SEED" \
-  --argjson elapsed "$ELAPSED" --arg kernel "$(uname -r)" --argjson cpus "$(nproc)" \
+  --argjson elapsed "$ELAPSED" --argjson foreign_drops "$(foreign_drops)" --argjson disturbed "$DISTURBED" --arg kernel "$(uname -r)" --argjson cpus "$(nproc)" \
   --arg commit "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)" \
   --argjson dirty "$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null && echo false || echo true)" \
   "def num: if . == \"nan\" or . == \"\" then null else tonumber end;
@@ -828,7 +857,8 @@ jq -n \
     meta: {timestamp: \$stamp, header: (\$header | split(\"\n\") | map(select(length > 0))),
            sizes: (\$sizes | split(\",\") | map(tonumber)), runs: \$runs, fio_runs: \$fio_runs,
            fio_runtime_s: \$fio_runtime, seq_bytes: \$seq_bytes, seed: \$seed, elapsed_s: \$elapsed,
-           kernel: \$kernel, cpus: \$cpus, commit: \$commit, dirty: \$dirty},
+           kernel: \$kernel, cpus: \$cpus, commit: \$commit, dirty: \$dirty,
+           foreign_page_cache_drops: \$foreign_drops, disturbed_warm_samples_repeated: \$disturbed},
     samples: (\$samples | $tsv2json | map({size: (.[0]|tonumber), section: .[1], metric: .[2], setup: .[3],
               run: (.[4]|tonumber), value: (.[5]|num), unit: .[6]})),
     summaries: (\$summary | $tsv2json | map({size: (.[0]|tonumber), section: .[1], metric: .[2], setup: .[3],

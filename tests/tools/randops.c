@@ -67,7 +67,8 @@ static void walk(const char *root, const char *rel, void (*fn)(const char *rel, 
 		names[n++] = strdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		char r[PATH_MAX], p[PATH_MAX];
 		struct stat st;

@@ -79,14 +79,26 @@ int fs__dotgit_prepare(struct fs *fs)
 		if ((r = put(gitdir, "HEAD", buf)) < 0)
 			return r;
 	}
-	if ((r = put(gitdir, "config",
-	             "[core]\n"
-	             "\trepositoryformatversion = 0\n"
-	             "\tfilemode = true\n"
-	             "\tbare = false\n"
-	             "\tlogallrefupdates = true\n"
-	             "[gc]\n"
-	             "\tauto = 0\n")) < 0)
+	char config[1024], user[600] = "";
+	if (fs->opt.git_author) {
+		/* "Name <email>", validated by the command line */
+		const char *a = fs->opt.git_author, *lt = strchr(a, '<'), *gt = strrchr(a, '>');
+		int nlen = (int)(lt - a);
+		while (nlen > 0 && a[nlen - 1] == ' ')
+			nlen--;
+		snprintf(user, sizeof(user), "[user]\n\tname = %.*s\n\temail = %.*s\n", nlen, a, (int)(gt - lt - 1), lt + 1);
+	}
+	snprintf(config, sizeof(config),
+	         "[core]\n"
+	         "\trepositoryformatversion = 0\n"
+	         "\tfilemode = true\n"
+	         "\tbare = false\n"
+	         "\tlogallrefupdates = true\n"
+	         "[gc]\n"
+	         "\tauto = 0\n"
+	         "%s",
+	         user);
+	if ((r = put(gitdir, "config", config)) < 0)
 		return r;
 	snprintf(buf, sizeof(buf), "%s\n", fs_git_objects_dir(fs->git));
 	if ((r = put(gitdir, "objects/info/alternates", buf)) < 0)

@@ -37,6 +37,7 @@ struct fs_options {
 	uint64_t cache_cap;        /* --cache-size */
 	uint32_t inline_max;       /* --inline-max: blobs up to this size bypass the cache */
 	const char *upper;         /* --upper: the writable layer; NULL: read-only (EROFS) */
+	const char *git_author;    /* --git-author "Name <email>": the workspace's git identity */
 	const char *control;       /* --control */
 	const char *log;           /* --log */
 	const char *mountpoint;

@@ -29,6 +29,9 @@ static void usage(FILE *f)
 	        "                      goes there, copy-on-write; without it every\n"
 	        "                      mutation answers EROFS. Remounting the same DIR\n"
 	        "                      shows the same workspace\n"
+	        "  --git-author 'Name <email>'\n"
+	        "                      identity for commits made in the workspace (written\n"
+	        "                      to its .git/config)\n"
 	        "  --cache DIR         hydration cache (default $XDG_CACHE_HOME/thaw,\n"
 	        "                      else ~/.cache/thaw)\n"
 	        "  --cache-size SIZE   cap of the cache, LRU eviction above it (default 8G;\n"
@@ -73,11 +76,12 @@ static int parse_size(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_REPO = 256, O_UPPER, O_COMMIT, O_LAYER, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
+	enum { O_REPO = 256, O_UPPER, O_AUTHOR, O_COMMIT, O_LAYER, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
 	static const struct option lo[] = {
 		{"repo", required_argument, NULL, O_REPO},
 		{"commit", required_argument, NULL, O_COMMIT},
 		{"upper", required_argument, NULL, O_UPPER},
+		{"git-author", required_argument, NULL, O_AUTHOR},
 		{"layer", required_argument, NULL, O_LAYER},
 		{"cache", required_argument, NULL, O_CACHE},
 		{"cache-size", required_argument, NULL, O_CACHE_SIZE},
@@ -101,6 +105,15 @@ int main(int argc, char **argv)
 		case O_REPO: o.repo = optarg; break;
 		case O_COMMIT: o.rev = optarg; break;
 		case O_UPPER: o.upper = optarg; break;
+		case O_AUTHOR: {
+			const char *lt = strchr(optarg, '<'), *gt = strrchr(optarg, '>');
+			if (!lt || !gt || gt < lt || lt == optarg || gt[1] || strchr(optarg, '\n')) {
+				fprintf(stderr, "thawfs: invalid --git-author '%s' (expected \"Name <email>\")\n", optarg);
+				return 2;
+			}
+			o.git_author = optarg;
+			break;
+		}
 		case O_LAYER:
 			if (o.nlayers >= (int)(sizeof(o.layers) / sizeof(o.layers[0]))) {
 				fprintf(stderr, "thawfs: at most %zu --layer directories\n", sizeof(o.layers) / sizeof(o.layers[0]));

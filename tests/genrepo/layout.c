@@ -476,7 +476,8 @@ done:
 int layout_initial(struct model *m, struct rng *r, const struct layout_opts *o,
 		   struct gerr *e)
 {
-	uint64_t links = 3 + o->files / 2500, ignores = rng_range(r, 3, 5);
+	/* cproject/.gitignore and 2-4 more in subdirectories */
+	uint64_t links = 3 + o->files / 2500, ignores = rng_range(r, 2, 4);
 	uint64_t fixed, rest, given = 0, parts[COUNT(tops)];
 	int rc;
 

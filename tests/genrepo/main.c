@@ -119,7 +119,14 @@ enum {
 	OPT_HELP = 'h',
 };
 
-int main(int argc, char **argv)
+struct cli {
+	struct gen_opts o;
+	bool create; /* --out, else --advance */
+	bool json, quiet, help;
+};
+
+/* 0, or the exit status of a bad command line (the message printed). */
+static int parse_args(int argc, char **argv, struct cli *cli)
 {
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, OPT_OUT},
@@ -136,17 +143,17 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
-	struct gen_opts o = {.files = 2000, .seed = 1, .changes = 20};
-	struct gen_result res = {0};
-	struct gerr e = {{0}};
+	struct gen_opts *o = &cli->o;
 	const char *out = NULL, *advance = NULL;
-	bool json = false, quiet = false, have_big = false, have_commits = false;
-	bool create_only = false, advance_only = false;
-	int c, rc = 0, status = 0;
-	bool inited = false;
+	bool have_big = false, have_commits = false, create_only = false, advance_only = false;
+	struct gerr e = {{0}};
+	int c, status = 0;
 
+	*o = (struct gen_opts){.files = 2000, .seed = 1, .changes = 20};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int rc = 0;
+
 		switch (c) {
 		case OPT_OUT:
 			out = optarg;
@@ -155,79 +162,100 @@ int main(int argc, char **argv)
 			advance = optarg;
 			break;
 		case OPT_FILES:
-			rc = parse_number("files", optarg, 1, 10000000, &o.files, &e);
+			rc = parse_number("files", optarg, 1, 10000000, &o->files, &e);
 			create_only = true;
 			break;
 		case OPT_SEED:
-			rc = parse_number("seed", optarg, 0, UINT64_MAX, &o.seed, &e);
+			rc = parse_number("seed", optarg, 0, UINT64_MAX, &o->seed, &e);
 			break;
 		case OPT_COMMITS:
-			rc = parse_number("commits", optarg, 1, 100000, &o.commits, &e);
+			rc = parse_number("commits", optarg, 1, 100000, &o->commits, &e);
 			have_commits = true;
 			break;
 		case OPT_BARE:
-			o.bare = true;
+			o->bare = true;
 			create_only = true;
 			break;
 		case OPT_BIG:
-			rc = parse_number("big", optarg, 0, 100000, &o.big, &e);
+			rc = parse_number("big", optarg, 0, 100000, &o->big, &e);
 			have_big = true;
 			create_only = true;
 			break;
 		case OPT_LOOSE:
-			o.loose = true;
+			o->loose = true;
 			break;
 		case OPT_JSON:
-			json = true;
+			cli->json = true;
 			break;
 		case OPT_QUIET:
-			quiet = true;
+			cli->quiet = true;
 			break;
 		case OPT_CHANGES:
-			rc = parse_number("changes", optarg, 0, 10000000, &o.changes, &e);
+			rc = parse_number("changes", optarg, 0, 10000000, &o->changes, &e);
 			advance_only = true;
 			break;
 		case OPT_HELP:
-			fputs(usage_text, stdout);
-			return 0;
+			cli->help = true;
+			goto done;
 		default:
-			return usage_error("unknown option or missing argument: ", argv[optind - 1]);
+			status = usage_error("unknown option or missing argument: ",
+					     argv[optind > 1 ? optind - 1 : 1]);
+			goto done;
 		}
 		if (rc < 0) {
 			fprintf(stderr, "thaw-genrepo: %s\n", e.msg);
-			return EXIT_ERR;
+			status = EXIT_ERR;
+			goto done;
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument: ", argv[optind]);
-	if (!out == !advance)
-		return usage_error("give exactly one of --out DIR and --advance DIR", "");
-	if (advance && create_only)
-		return usage_error("--files, --bare and --big only go with --out", "");
-	if (out && advance_only)
-		return usage_error("--changes only goes with --advance", "");
+		status = usage_error("unexpected argument: ", argv[optind]);
+	else if (!out == !advance)
+		status = usage_error("give exactly one of --out DIR and --advance DIR", "");
+	else if (advance && create_only)
+		status = usage_error("--files, --bare and --big only go with --out", "");
+	else if (out && advance_only)
+		status = usage_error("--changes only goes with --advance", "");
+	if (status)
+		goto done;
+	cli->create = out != NULL;
+	o->dir = out ? out : advance;
 	if (!have_commits)
-		o.commits = out ? 4 : 1;
-	if (!have_big) {
-		o.big = (o.files + 1000) / 2000;
-		if (o.big < 1)
-			o.big = 1;
-	}
-	o.dir = out ? out : advance;
+		o->commits = out ? 4 : 1;
+	if (!have_big)
+		o->big = o->files < 3000 ? 1 : (o->files + 1000) / 2000;
+done:
+	return status;
+}
 
+int main(int argc, char **argv)
+{
+	struct cli cli = {0};
+	struct gen_result res = {0};
+	struct gerr e = {{0}};
+	bool inited = false;
+	int rc, status;
+
+	if ((status = parse_args(argc, argv, &cli)) != 0)
+		goto done;
+	if (cli.help) {
+		fputs(usage_text, stdout);
+		goto done;
+	}
 	if ((rc = git_libgit2_init()) < 0) {
-		fprintf(stderr, "thaw-genrepo: initializing libgit2: %d\n", rc);
-		return EXIT_ERR;
+		fprintf(stderr, "thaw-genrepo: initializing libgit2 failed (%d)\n", rc);
+		status = EXIT_ERR;
+		goto done;
 	}
 	inited = true;
-	rc = out ? gen_create(&o, &res, &e) : gen_advance(&o, &res, &e);
+	rc = cli.create ? gen_create(&cli.o, &res, &e) : gen_advance(&cli.o, &res, &e);
 	if (rc < 0) {
 		fprintf(stderr, "thaw-genrepo: %s\n", e.msg[0] ? e.msg : "failed");
 		status = EXIT_ERR;
 		goto done;
 	}
-	if (json || !quiet)
-		print_result(&res, json);
+	if (cli.json || !cli.quiet)
+		print_result(&res, cli.json);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "thaw-genrepo: writing the output: %s\n", strerror(errno));
 		status = EXIT_ERR;

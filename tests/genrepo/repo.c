@@ -337,6 +337,7 @@ int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 {
 	git_repository_init_options init;
 	struct checkout_job job = {0};
+	struct stats st;
 	struct layout_opts lo = {.files = o->files, .big = o->big};
 	struct gen g = {.e = e};
 	struct buf msg = {0};
@@ -364,7 +365,9 @@ int gen_create(const struct gen_opts *o, struct gen_result *res, struct gerr *e)
 	}
 	if ((rc = layout_initial(&g.m, &g.r, &lo, e)) < 0)
 		goto done;
-	buf_addf(&msg, "gen-1: import %llu files\n", (unsigned long long)g.m.nfiles);
+	model_stats(&g.m, &st);
+	buf_addf(&msg, "gen-1: import %llu files and %llu symlinks\n",
+		 (unsigned long long)st.files, (unsigned long long)st.symlinks);
 	if ((rc = buf_error(&msg)) < 0) {
 		rc = gerr_sys(e, -rc, "commit message");
 		goto done;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "fs_int.h"
@@ -23,6 +25,8 @@ struct client {
 	int fd;
 	char *buf;
 	size_t len;
+	bool subscribed;
+	uint64_t next;  /* next event sequence number to send */
 };
 
 struct fs_control {
@@ -42,8 +46,10 @@ struct json_t *fs__status_json(struct fs *fs)
 {
 	char commit[GIT_OID_HEXSZ + 1], tree[GIT_OID_HEXSZ + 1];
 	const char *branch = fs_git_branch(fs->git);
+	pthread_rwlock_rdlock(&fs->swap_lock);
 	git_oid_tostr(commit, sizeof(commit), fs_git_commit_id(fs->git));
 	git_oid_tostr(tree, sizeof(tree), fs_git_tree_id(fs->git));
+	pthread_rwlock_unlock(&fs->swap_lock);
 
 	json_t *layers = json_array();
 	for (int i = 1; i < fs->nlayers; i++)
@@ -69,13 +75,15 @@ struct json_t *fs__status_json(struct fs *fs)
 	                          "size", (json_int_t)fs_cache_size_estimate(fs->cache));
 	double ready = (double)(fs->mounted.tv_sec - fs->started.tv_sec) * 1e3 +
 	               (double)(fs->mounted.tv_nsec - fs->started.tv_nsec) / 1e6;
-	return json_pack("{s:b,s:s,s:s,s:s?,s:s,s:s,s:o,s:o,s:s,s:I,s:f,s:f,s:I,s:o}",
-	                 "ok", 1, "commit", commit, "tree", tree, "branch", branch,
-	                 "repo", fs->opt.repo, "mountpoint", fs->opt.mountpoint,
-	                 "layers", layers, "cache", cache,
-	                 "dotgit", state == 0 ? "preparing" : state > 0 ? "ready" : "failed",
-	                 "index_entries", (json_int_t)entries, "index_ms", index_ms,
-	                 "reads_ready_ms", ready, "pid", (json_int_t)getpid(), "counters", counters);
+	json_t *j = json_pack("{s:b,s:s,s:s,s:s?,s:s,s:s,s:s?,s:b,s:o,s:o,s:s,s:I,s:f,s:f,s:I,s:o,s:o,s:o}",
+	                      "ok", 1, "commit", commit, "tree", tree, "branch", branch,
+	                      "repo", fs->opt.repo, "mountpoint", fs->opt.mountpoint, "upper", fs->upper,
+	                      "writable", fs->upper != NULL, "layers", layers, "cache", cache,
+	                      "dotgit", state == 0 ? "preparing" : state > 0 ? "ready" : "failed",
+	                      "index_entries", (json_int_t)entries, "index_ms", index_ms,
+	                      "reads_ready_ms", ready, "pid", (json_int_t)getpid(), "counters", counters,
+	                      "gate", fs__gate_json(fs), "sync", fs__sync_json(fs));
+	return j;
 }
 
 static json_t *error_json(const char *msg)
@@ -83,7 +91,7 @@ static json_t *error_json(const char *msg)
 	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
 }
 
-static json_t *handle(struct fs_control *c, const char *line)
+static json_t *handle(struct fs_control *c, struct client *cl, const char *line)
 {
 	json_error_t jerr;
 	json_t *req = json_loads(line, 0, &jerr);
@@ -97,6 +105,33 @@ static json_t *handle(struct fs_control *c, const char *line)
 		resp = error_json("missing \"cmd\"");
 	} else if (!strcmp(cmd, "status")) {
 		resp = fs__status_json(c->fs);
+	} else if (!strcmp(cmd, "sync")) {
+		int r = fs__sync_request(c->fs);
+		resp = r < 0 ? error_json("no --remote: this workspace does not sync")
+		             : json_pack("{s:b,s:b}", "ok", 1, "started", 1);
+	} else if (!strcmp(cmd, "freeze")) {
+		if (!c->fs->upper) {
+			resp = error_json("read-only workspace: nothing to freeze");
+		} else {
+			/* Park new mutations, wait for the running ones, flush. */
+			fs__gate_close(c->fs, true);
+			int r = syncfs(c->fs->upper_fd) < 0 ? -errno : 0;
+			resp = r < 0 ? error_json(strerror(-r)) : json_pack("{s:b,s:o}", "ok", 1, "gate", fs__gate_json(c->fs));
+			if (r < 0)
+				fs__gate_open(c->fs, true);
+			fs__event(c->fs, json_pack("{s:s}", "event", r < 0 ? "freeze-failed" : "frozen"));
+		}
+	} else if (!strcmp(cmd, "thaw")) {
+		fs__gate_open(c->fs, true);
+		fs__event(c->fs, json_pack("{s:s}", "event", "thawed"));
+		resp = json_pack("{s:b,s:o}", "ok", 1, "gate", fs__gate_json(c->fs));
+	} else if (!strcmp(cmd, "subscribe")) {
+		cl->subscribed = true;
+		pthread_mutex_lock(&c->fs->events.lock);
+		cl->next = c->fs->events.seq;
+		pthread_mutex_unlock(&c->fs->events.lock);
+		atomic_fetch_add(&c->fs->events.subscribers, 1);
+		resp = json_pack("{s:b,s:b}", "ok", 1, "subscribed", 1);
 	} else if (!strcmp(cmd, "evict")) {
 		uint64_t n = 0;
 		int r = fs_cache_evict(c->fs->cache, &n);
@@ -112,6 +147,8 @@ static json_t *handle(struct fs_control *c, const char *line)
 
 static void client_close(struct fs_control *c, int i)
 {
+	if (c->cl[i].subscribed)
+		atomic_fetch_sub(&c->fs->events.subscribers, 1);
 	close(c->cl[i].fd);
 	free(c->cl[i].buf);
 	c->cl[i] = c->cl[--c->ncl];
@@ -130,6 +167,105 @@ static int send_all(int fd, const char *p, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+/* Sends a subscriber the events it has not seen. */
+static int send_events(struct fs_control *c, struct client *cl)
+{
+	struct fs_events *ev = &c->fs->events;
+	for (;;) {
+		pthread_mutex_lock(&ev->lock);
+		if (cl->next >= ev->seq) {
+			pthread_mutex_unlock(&ev->lock);
+			return 0;
+		}
+		if (ev->seq - cl->next > 1024)
+			cl->next = ev->seq - 1024; /* fell behind: the oldest are gone */
+		char *line = strdup(ev->ring[cl->next % 1024]);
+		cl->next++;
+		pthread_mutex_unlock(&ev->lock);
+		if (!line)
+			return -1;
+		int r = send_all(cl->fd, line, strlen(line));
+		free(line);
+		if (r < 0)
+			return -1;
+	}
+}
+
+int fs__events_init(struct fs *fs)
+{
+	struct fs_events *ev = &fs->events;
+	memset(ev->ring, 0, sizeof(ev->ring));
+	pthread_mutex_init(&ev->lock, NULL);
+	if (pipe2(ev->wake, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+void fs__events_release(struct fs *fs)
+{
+	struct fs_events *ev = &fs->events;
+	for (int i = 0; i < 1024; i++)
+		free(ev->ring[i]);
+	pthread_mutex_destroy(&ev->lock);
+	if (ev->wake[0] >= 0) {
+		close(ev->wake[0]);
+		close(ev->wake[1]);
+	}
+}
+
+bool fs__events_wanted(struct fs *fs)
+{
+	return atomic_load_explicit(&fs->events.subscribers, memory_order_relaxed) > 0;
+}
+
+void fs__event(struct fs *fs, json_t *e)
+{
+	struct fs_events *ev = &fs->events;
+	if (!e)
+		return;
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	json_object_set_new(e, "time_ms", json_integer((json_int_t)t.tv_sec * 1000 + t.tv_nsec / 1000000));
+	pthread_mutex_lock(&ev->lock);
+	json_object_set_new(e, "seq", json_integer((json_int_t)ev->seq));
+	char *s = json_dumps(e, JSON_COMPACT);
+	if (s) {
+		size_t l = strlen(s);
+		char *line = realloc(s, l + 2);
+		if (line) {
+			line[l] = '\n';
+			line[l + 1] = '\0';
+			free(ev->ring[ev->seq % 1024]);
+			ev->ring[ev->seq % 1024] = line;
+			ev->seq++;
+		} else {
+			free(s);
+		}
+	}
+	pthread_mutex_unlock(&ev->lock);
+	json_decref(e);
+	if (ev->wake[1] >= 0)
+		(void)!write(ev->wake[1], "e", 1);
+}
+
+void fs__event_change(struct fs *fs, const char *op, struct fs_node *parent, const char *name, struct fs_node *n)
+{
+	if (!fs__events_wanted(fs))
+		return;
+	char path[PATH_MAX];
+	if (parent) {
+		char pp[PATH_MAX];
+		if (fs__node_relpath(parent, pp, sizeof(pp)) < 0)
+			return;
+		if (snprintf(path, sizeof(path), "%s%s%s", strcmp(pp, ".") ? pp : "", strcmp(pp, ".") ? "/" : "", name) >=
+		    (int)sizeof(path))
+			return;
+	} else if (fs__node_relpath(n, path, sizeof(path)) < 0) {
+		return;
+	}
+	fs__event(fs, json_pack("{s:s,s:s,s:s}", "event", "change", "op", op, "path", path));
 }
 
 /* Returns <0 when the client must be dropped. */
@@ -151,7 +287,7 @@ static int client_read(struct fs_control *c, struct client *cl)
 	char *nl;
 	while ((nl = memchr(cl->buf, '\n', cl->len))) {
 		*nl = '\0';
-		json_t *resp = handle(c, cl->buf);
+		json_t *resp = handle(c, cl, cl->buf);
 		char *out = json_dumps(resp, JSON_COMPACT);
 		json_decref(resp);
 		int r = -1;
@@ -177,19 +313,28 @@ static void *control_thread(void *arg)
 {
 	struct fs_control *c = arg;
 	for (;;) {
-		struct pollfd pf[CTL_MAX_CLIENTS + 2];
+		struct pollfd pf[CTL_MAX_CLIENTS + 3];
 		pf[0] = (struct pollfd){.fd = c->wake[0], .events = POLLIN};
 		pf[1] = (struct pollfd){.fd = c->lfd, .events = c->ncl < CTL_MAX_CLIENTS ? POLLIN : 0};
 		for (int i = 0; i < c->ncl; i++)
 			pf[i + 2] = (struct pollfd){.fd = c->cl[i].fd, .events = POLLIN};
 		int nfds = c->ncl + 2;
-		if (poll(pf, (nfds_t)nfds, -1) < 0) {
+		pf[nfds] = (struct pollfd){.fd = c->fs->events.wake[0], .events = POLLIN};
+		if (poll(pf, (nfds_t)nfds + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pf[0].revents)
 			break;
+		if (pf[nfds].revents) {
+			char drain[256];
+			while (read(c->fs->events.wake[0], drain, sizeof(drain)) > 0)
+				;
+			for (int i = c->ncl - 1; i >= 0; i--)
+				if (c->cl[i].subscribed && send_events(c, &c->cl[i]) < 0)
+					client_close(c, i);
+		}
 		for (int i = nfds - 3; i >= 0; i--)
 			if (pf[i + 2].revents && client_read(c, &c->cl[i]) < 0)
 				client_close(c, i);

@@ -253,10 +253,53 @@ done:
 	return r;
 }
 
+/* A lower file that a sync removed while the kernel still holds it: its
+ * changes go to a private copy under the orphans, never back to its path. */
+static int copy_up_detached(struct fs *fs, struct fs_node *n)
+{
+	char on[32], tmp[64];
+	int fd = -1, lfd = -1, r;
+	struct stat st;
+
+	if ((r = lower_stat(fs, n, &st)) < 0)
+		return r;
+	snprintf(on, sizeof(on), "%llu", (unsigned long long)n->ino);
+	tmp_name(fs, tmp);
+	fd = openat(fs->work_fd, tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && ((r = fs__lower_open(fs, n, &lfd)) < 0 || (r = copy_fd(lfd, fd, (uint64_t)st.st_size)) < 0))
+		goto done;
+	(void)fchmod(fd, st.st_mode & 07777);
+	(void)fchown(fd, st.st_uid, st.st_gid);
+	if (renameat(fs->work_fd, tmp, fs->orphan_fd, on) < 0) {
+		r = -errno;
+		goto done;
+	}
+	tmp[0] = '\0';
+	n->orphan = true;
+	n->layer = FS_LAYER_UPPER;
+	n->up = FS_UP_FULL;
+	r = 0;
+done:
+	if (lfd >= 0)
+		close(lfd);
+	close(fd);
+	if (tmp[0])
+		(void)unlinkat(fs->work_fd, tmp, 0);
+	return r;
+}
+
 int fs__copy_up_meta(struct fs *fs, struct fs_node *n)
 {
 	if (S_ISDIR(n->mode))
 		return fs__copy_up_dir(fs, n);
+	if (n->up == FS_UP_NONE && !n->parent && S_ISREG(n->mode)) {
+		fs__node_lock(fs, n);
+		int r = n->up == FS_UP_NONE ? copy_up_detached(fs, n) : 0;
+		fs__node_unlock(fs, n);
+		return r;
+	}
 	if (n->up != FS_UP_NONE)
 		return 0;
 	int r = fs__copy_up_dir(fs, n->parent);
@@ -273,7 +316,7 @@ int fs__copy_up_data(struct fs *fs, struct fs_node *n)
 {
 	if (n->layer == FS_LAYER_UPPER)
 		return 0;
-	if (!S_ISREG(n->mode))
+	if (!S_ISREG(n->mode) || (!n->parent && n->up == FS_UP_NONE))
 		return fs__copy_up_meta(fs, n);
 	int r = fs__copy_up_dir(fs, n->parent);
 	if (r < 0)

@@ -312,55 +312,107 @@ int fs__node_new(struct fs *fs, struct fs_node *parent, const char *name, size_t
 	return 0;
 }
 
-/* Makes the node for one name from its candidates v[0..k), sorted top first. */
-static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t k, struct fs_node **out,
-                   bool *out_lower)
-{
-	struct cand *win = NULL;
-	uint32_t dir_layers = 0;
-	bool dir_git = false, dir_upper = false, has_lower = false;
+/* What one name of a directory resolves to (from its candidates, top first). */
+struct choice {
+	struct cand *win;   /* NULL: hidden or absent */
+	uint32_t dir_layers;
+	bool dir_git, dir_upper, has_lower;
 	git_oid tree_oid;
-	memset(&tree_oid, 0, sizeof(tree_oid));
+};
 
+static void decide(struct cand *v, size_t k, struct choice *c)
+{
+	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < k; i++) {
 		struct cand *e = &v[i];
 		if (e->whiteout)
 			break; /* hides this name in every lower source */
 		if (e->rank != RANK_UPPER)
-			has_lower = true;
+			c->has_lower = true;
 		bool isdir = S_ISDIR(e->mode);
 		bool submodule = e->rank == RANK_GIT && e->size == UINT64_MAX;
-		if (!win) {
-			win = e;
-		} else if (!isdir || !S_ISDIR(win->mode)) {
+		if (!c->win) {
+			c->win = e;
+		} else if (!isdir || !S_ISDIR(c->win->mode)) {
 			/* A lower non-directory under the winner: hidden, but a
 			 * removal of the winner must still leave a whiteout. */
 			break;
 		}
 		if (!isdir) {
 			/* keep scanning only to learn has_lower */
-			if (win == e && e->rank == RANK_UPPER)
+			if (c->win == e && e->rank == RANK_UPPER)
 				for (size_t j = i + 1; j < k && !v[j].whiteout; j++)
-					has_lower = true;
+					c->has_lower = true;
 			break;
 		}
 		if (e->rank == RANK_GIT) {
 			if (!submodule) {
-				dir_git = true;
-				git_oid_cpy(&tree_oid, &e->oid);
+				c->dir_git = true;
+				git_oid_cpy(&c->tree_oid, &e->oid);
 			}
 		} else if (e->rank == RANK_UPPER) {
-			dir_upper = true;
+			c->dir_upper = true;
 		} else {
-			dir_layers |= 1u << e->rank;
+			c->dir_layers |= 1u << e->rank;
 		}
 	}
-	if (!win) {
-		*out = NULL;
-		return 0;
-	}
-	*out_lower = has_lower;
+}
 
+/* Fills the fields of n that come from its sources. */
+static void apply_choice(struct fs *fs, struct fs_node *n, struct fs_node *parent, const struct choice *c)
+{
+	struct cand *win = c->win;
+	n->mode = win->mode;
+	if (win->rank == RANK_UPPER) {
+		n->up = FS_UP_FULL;
+		n->layer = FS_LAYER_UPPER;
+		atomic_store(&n->size, win->size);
+		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
+		if (win->origin && fs__upper_parse_origin(fs, n, win->origin) == 0)
+			n->up = FS_UP_META;
+	} else if (win->rank == RANK_GIT) {
+		n->layer = FS_LAYER_GIT;
+		n->mtime_sec = n->ctime_sec = fs->time_sec;
+		n->mtime_nsec = n->ctime_nsec = 0;
+		n->uid = fs->uid;
+		n->gid = fs->gid;
+		if (S_ISDIR(win->mode)) {
+			atomic_store(&n->size, 4096);
+			atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
+		} else {
+			git_oid_cpy(&n->oid, &win->oid);
+			atomic_store(&n->flags, 0);
+		}
+		if (win->size == UINT64_MAX)
+			n->layer = FS_LAYER_NONE; /* submodule */
+	} else {
+		n->layer = (int16_t)win->rank;
+		n->mtime_sec = win->mtime.tv_sec;
+		n->mtime_nsec = (uint32_t)win->mtime.tv_nsec;
+		n->ctime_sec = win->ctime.tv_sec;
+		n->ctime_nsec = (uint32_t)win->ctime.tv_nsec;
+		n->uid = win->uid;
+		n->gid = win->gid;
+		atomic_store(&n->size, win->size);
+		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
+	}
+	if (S_ISDIR(n->mode)) {
+		n->dir_upper = c->dir_upper;
+		n->dir_layers = c->dir_layers;
+		n->dir_git = c->dir_git;
+		if (c->dir_git)
+			git_oid_cpy(&n->oid, &c->tree_oid);
+		if (!parent->parent && !strcmp(n->name, ".git") && (win->rank == 0 || win->rank == RANK_UPPER) &&
+		    (c->dir_layers & 1u))
+			atomic_fetch_or(&n->flags, FS_NODE_DOTGIT);
+	}
+}
+
+/* Makes (or, for another name of a known upper file, finds) the node of a
+ * decided name. */
+static int materialize(struct fs *fs, struct fs_node *parent, const struct choice *c, struct fs_node **out)
+{
+	struct cand *win = c->win;
 	struct fs_node *n;
 	int r;
 	bool hardlink = win->rank == RANK_UPPER && S_ISREG(win->mode) && win->nlink > 1;
@@ -384,49 +436,33 @@ static int resolve(struct fs *fs, struct fs_node *parent, struct cand *v, size_t
 		if (r < 0)
 			return r;
 	}
-	n->mode = win->mode;
-	if (win->rank == RANK_UPPER) {
-		n->up = FS_UP_FULL;
-		n->layer = FS_LAYER_UPPER;
-		atomic_store(&n->size, win->size);
-		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
-		if (win->origin && fs__upper_parse_origin(fs, n, win->origin) == 0)
-			n->up = FS_UP_META;
-	} else if (win->rank == RANK_GIT) {
-		n->layer = FS_LAYER_GIT;
-		n->mtime_sec = n->ctime_sec = fs->time_sec;
-		n->uid = fs->uid;
-		n->gid = fs->gid;
-		if (S_ISDIR(win->mode)) {
-			atomic_store(&n->size, 4096);
-			atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
-		} else {
-			git_oid_cpy(&n->oid, &win->oid);
-		}
-		if (win->size == UINT64_MAX)
-			n->layer = FS_LAYER_NONE; /* submodule */
-	} else {
-		n->layer = (int16_t)win->rank;
-		n->mtime_sec = win->mtime.tv_sec;
-		n->mtime_nsec = (uint32_t)win->mtime.tv_nsec;
-		n->ctime_sec = win->ctime.tv_sec;
-		n->ctime_nsec = (uint32_t)win->ctime.tv_nsec;
-		n->uid = win->uid;
-		n->gid = win->gid;
-		atomic_store(&n->size, win->size);
-		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
-	}
-	if (S_ISDIR(n->mode)) {
-		n->dir_upper = dir_upper;
-		n->dir_layers = dir_layers;
-		n->dir_git = dir_git;
-		if (dir_git)
-			git_oid_cpy(&n->oid, &tree_oid);
-		if (!parent->parent && !strcmp(n->name, ".git") && (win->rank == 0 || win->rank == RANK_UPPER) &&
-		    (dir_layers & 1u))
-			atomic_fetch_or(&n->flags, FS_NODE_DOTGIT);
-	}
+	apply_choice(fs, n, parent, c);
 	*out = n;
+	return 0;
+}
+
+/* Gathers and sorts the candidates of every name of dir. */
+static int gather(struct fs *fs, struct fs_node *dir, struct cands *c)
+{
+	char rel[PATH_MAX];
+	bool opaque = false;
+	int r;
+	if (dir->dir_upper && (r = gather_upper(fs, dir, c, &opaque)) < 0)
+		return r;
+	if (dir->dir_layers && !opaque) {
+		if ((r = fs__node_relpath(dir, rel, sizeof(rel))) < 0)
+			return r;
+		for (int li = 0; li < fs->nlayers && !opaque; li++) {
+			if (!(dir->dir_layers & (1u << li)))
+				continue;
+			if ((r = gather_layer(fs, li, rel, dir->parent == NULL, c, &opaque)) < 0)
+				return r;
+		}
+	}
+	if (dir->dir_git && !opaque && (r = gather_git(fs, dir, c)) < 0)
+		return r;
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof(*c->v), cmp_cand);
 	return 0;
 }
 
@@ -434,27 +470,10 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 {
 	struct cands c = {0};
 	struct fs_dir *d = NULL;
-	char rel[PATH_MAX];
-	bool opaque = false;
-	int r = 0;
+	int r;
 
-	if (dir->dir_upper && (r = gather_upper(fs, dir, &c, &opaque)) < 0)
+	if ((r = gather(fs, dir, &c)) < 0)
 		goto done;
-	if (dir->dir_layers && !opaque) {
-		if ((r = fs__node_relpath(dir, rel, sizeof(rel))) < 0)
-			goto done;
-		for (int li = 0; li < fs->nlayers && !opaque; li++) {
-			if (!(dir->dir_layers & (1u << li)))
-				continue;
-			if ((r = gather_layer(fs, li, rel, dir->parent == NULL, &c, &opaque)) < 0)
-				goto done;
-		}
-	}
-	if (dir->dir_git && !opaque && (r = gather_git(fs, dir, &c)) < 0)
-		goto done;
-
-	if (c.n > 1)
-		qsort(c.v, c.n, sizeof(*c.v), cmp_cand);
 	if (!(d = fs__dir_new())) {
 		r = -ENOMEM;
 		goto done;
@@ -463,12 +482,15 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 		size_t j = i + 1;
 		while (j < c.n && !strcmp(c.v[j].name, c.v[i].name))
 			j++;
+		struct choice ch;
 		struct fs_node *n;
-		bool lower = false;
-		if ((r = resolve(fs, dir, &c.v[i], j - i, &n, &lower)) < 0)
-			goto done;
-		if (n && (r = fs__dir_add(d, c.v[i].name, n, lower)) < 0)
-			goto done;
+		decide(&c.v[i], j - i, &ch);
+		if (ch.win) {
+			if ((r = materialize(fs, dir, &ch, &n)) < 0)
+				goto done;
+			if (n && (r = fs__dir_add(d, c.v[i].name, n, ch.has_lower)) < 0)
+				goto done;
+		}
 		i = j;
 	}
 	*out = d;
@@ -478,6 +500,162 @@ done:
 	fs__dir_free(d);
 	cands_release(&c);
 	return r;
+}
+
+/*
+ * Re-reads a loaded directory after its sources changed (a sync swapped the
+ * git tree, or .git was rewritten) and updates it in place: a name that
+ * still resolves to the same kind of entry keeps its node and inode number
+ * (a git file gets its new blob), a name whose kind changed gets a new node,
+ * names gone are removed. Every change is reported through inval (kernel
+ * cache entries to drop). Mutations are held off by the caller (gate closed,
+ * swap_lock held for writing).
+ */
+/* A lower node whose name a sync removed: unreachable by path from now on.
+ * (An upper node keeps its place: the upper layer's version wins.) */
+static void detach(struct fs_node *n, struct fs_node *dir, const char *name)
+{
+	if (n->up == FS_UP_NONE && n->parent == dir && !strcmp(n->name, name))
+		n->parent = NULL;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int fs__dir_remerge(struct fs *fs, struct fs_node *dir, int64_t mtime, struct fs_inval *inval)
+{
+	struct cands c = {0};
+	struct fs_dir *d = atomic_load(&dir->dir);
+	const char **keep = NULL;
+	size_t nkeep = 0;
+	int r;
+	bool changed = false;
+
+	if (!d)
+		return 0; /* not loaded: it will load from the new sources */
+	if ((r = gather(fs, dir, &c)) < 0)
+		goto done;
+	keep = calloc(c.n ? c.n : 1, sizeof(*keep));
+	if (!keep) {
+		r = -ENOMEM;
+		goto done;
+	}
+	pthread_rwlock_wrlock(&fs->dirlock[dir->ino & 255]);
+	for (size_t i = 0; i < c.n;) {
+		size_t j = i + 1;
+		while (j < c.n && !strcmp(c.v[j].name, c.v[i].name))
+			j++;
+		struct choice ch;
+		decide(&c.v[i], j - i, &ch);
+		const char *name = c.v[i].name;
+		i = j;
+		if (!ch.win)
+			continue; /* hidden now: removed below */
+		keep[nkeep++] = name; /* cands are sorted: keep is too */
+		struct fs_dirent *e = fs__dir_lookup(d, name);
+		struct fs_node *n = e ? e->node : NULL;
+		bool same_kind = n && (n->mode & S_IFMT) == (ch.win->mode & S_IFMT) &&
+		                 (n->up != FS_UP_NONE || ch.win->rank == RANK_UPPER ||
+		                  (ch.win->rank == RANK_GIT && (n->layer == FS_LAYER_GIT || n->layer == FS_LAYER_NONE)) ||
+		                  (ch.win->rank >= 0 && ch.win->rank < FS_MAX_LAYERS && n->layer == ch.win->rank));
+		if (same_kind) {
+			/* Update in place: the path keeps its inode number. */
+			e->lower = ch.has_lower;
+			if (n->up != FS_UP_NONE) {
+				if (S_ISDIR(n->mode)) {
+					n->dir_layers = ch.dir_layers;
+					n->dir_git = ch.dir_git;
+					if (ch.dir_git)
+						git_oid_cpy(&n->oid, &ch.tree_oid);
+				}
+				continue; /* the upper's version stays */
+			}
+			bool differs;
+			if (S_ISDIR(n->mode))
+				differs = false; /* its own entries are remerged if they changed */
+			else if (ch.win->rank == RANK_GIT)
+				differs = !git_oid_equal(&n->oid, &ch.win->oid) || n->mode != ch.win->mode;
+			else
+				differs = n->mtime_sec != ch.win->mtime.tv_sec || n->mtime_nsec != (uint32_t)ch.win->mtime.tv_nsec ||
+				          atomic_load(&n->size) != ch.win->size || n->mode != ch.win->mode;
+			apply_choice(fs, n, dir, &ch);
+			if (differs) {
+				if (ch.win->rank == RANK_GIT) {
+					n->mtime_sec = n->ctime_sec = mtime;
+					n->mtime_nsec = n->ctime_nsec = 0;
+				}
+				fs__inval_add(inval, n->ino, 0, NULL);
+				changed = true;
+			}
+			continue;
+		}
+		/* A new name, or another kind of entry: a new node. */
+		struct fs_node *nn;
+		if ((r = materialize(fs, dir, &ch, &nn)) < 0)
+			goto unlock;
+		if (!nn)
+			continue;
+		if (ch.win->rank == RANK_GIT && !S_ISDIR(nn->mode))
+			nn->mtime_sec = nn->ctime_sec = mtime;
+		if (e) {
+			detach(e->node, dir, name);
+			fs__dir_remove(d, name);
+		}
+		if ((r = fs__dir_add(d, name, nn, ch.has_lower)) < 0)
+			goto unlock;
+		fs__inval_add(inval, 0, dir->ino, name);
+		changed = true;
+	}
+	for (size_t q = 0; q < d->n; q++) {
+		const char *nm = d->ent[q].name;
+		if (!d->ent[q].node || bsearch(&nm, keep, nkeep, sizeof(*keep), cmp_str))
+			continue;
+		fs__inval_add(inval, 0, dir->ino, nm);
+		detach(d->ent[q].node, dir, nm);
+		fs__dir_remove(d, nm);
+		changed = true;
+	}
+	if (changed)
+		fs__inval_add(inval, dir->ino, 0, NULL); /* the cached listing */
+	r = 0;
+unlock:
+	pthread_rwlock_unlock(&fs->dirlock[dir->ino & 255]);
+done:
+	free(keep);
+	cands_release(&c);
+	return r;
+}
+
+void fs__inval_add(struct fs_inval *iv, uint64_t ino, uint64_t parent, const char *name)
+{
+	if (iv->n == iv->cap) {
+		size_t nc = iv->cap ? iv->cap * 2 : 64;
+		struct fs_inval_item *nv = realloc(iv->v, nc * sizeof(*nv));
+		if (!nv)
+			return; /* the kernel keeps a stale entry until its timeout */
+		iv->v = nv;
+		iv->cap = nc;
+	}
+	iv->v[iv->n++] = (struct fs_inval_item){.ino = ino, .parent = parent, .name = name ? strdup(name) : NULL};
+}
+
+void fs__inval_send(struct fs *fs, struct fs_inval *iv)
+{
+	for (size_t i = 0; i < iv->n; i++) {
+		struct fs_inval_item *it = &iv->v[i];
+		if (fs->se) {
+			if (it->name)
+				(void)fuse_lowlevel_notify_inval_entry(fs->se, it->parent, it->name, strlen(it->name));
+			else
+				(void)fuse_lowlevel_notify_inval_inode(fs->se, it->ino, 0, 0);
+		}
+		free(it->name);
+	}
+	free(iv->v);
+	iv->v = NULL;
+	iv->n = iv->cap = 0;
 }
 
 static pthread_rwlock_t *dirlock(struct fs *fs, struct fs_node *dir)

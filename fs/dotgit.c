@@ -44,11 +44,40 @@ static int put(const char *base, const char *rel, const char *data)
 	return fs_write_file(path, data, strlen(data), 0644);
 }
 
+/* HEAD (and the branch it names) at the current commit, each file replaced
+ * atomically. */
+static int write_head(struct fs *fs, const char *gitdir)
+{
+	char buf[PATH_MAX + 64], hex[GIT_OID_HEXSZ + 1], path[PATH_MAX], tmp[PATH_MAX + 8];
+	const char *branch = fs_git_branch(fs->git);
+	int r;
+
+	git_oid_tostr(hex, sizeof(hex), fs_git_commit_id(fs->git));
+	if (branch) {
+		snprintf(buf, sizeof(buf), "ref: refs/heads/%s\n", branch);
+		if ((r = put(gitdir, "HEAD", buf)) < 0)
+			return r;
+		if (snprintf(path, sizeof(path), "%s/refs/heads/%s", gitdir, branch) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		char *slash = strrchr(path, '/');
+		*slash = '\0';
+		if ((r = fs_mkdir_p(path, 0755)) < 0)
+			return r;
+		*slash = '/';
+	} else {
+		snprintf(path, sizeof(path), "%s/HEAD", gitdir);
+	}
+	snprintf(buf, sizeof(buf), "%s\n", hex);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((r = fs_write_file(tmp, buf, strlen(buf), 0644)) < 0)
+		return r;
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
 int fs__dotgit_prepare(struct fs *fs)
 {
-	char gitdir[PATH_MAX], buf[PATH_MAX + 64], hex[GIT_OID_HEXSZ + 1];
+	char gitdir[PATH_MAX], buf[PATH_MAX + 64];
 	static const char *const dirs[] = {"objects/info", "objects/pack", "refs/heads", "refs/tags", "info"};
-	const char *branch = fs_git_branch(fs->git);
 	int r;
 
 	if (snprintf(gitdir, sizeof(gitdir), "%s/dotgit/.git", fs->rundir) >= (int)sizeof(gitdir))
@@ -58,27 +87,8 @@ int fs__dotgit_prepare(struct fs *fs)
 		if ((r = fs_mkdir_p(buf, 0755)) < 0)
 			return r;
 	}
-	git_oid_tostr(hex, sizeof(hex), fs_git_commit_id(fs->git));
-	if (branch) {
-		snprintf(buf, sizeof(buf), "ref: refs/heads/%s\n", branch);
-		if ((r = put(gitdir, "HEAD", buf)) < 0)
-			return r;
-		char ref[PATH_MAX];
-		if (snprintf(ref, sizeof(ref), "%s/refs/heads/%s", gitdir, branch) >= (int)sizeof(ref))
-			return -ENAMETOOLONG;
-		char *slash = strrchr(ref, '/');
-		*slash = '\0';
-		if ((r = fs_mkdir_p(ref, 0755)) < 0)
-			return r;
-		*slash = '/';
-		snprintf(buf, sizeof(buf), "%s\n", hex);
-		if ((r = fs_write_file(ref, buf, strlen(buf), 0644)) < 0)
-			return r;
-	} else {
-		snprintf(buf, sizeof(buf), "%s\n", hex);
-		if ((r = put(gitdir, "HEAD", buf)) < 0)
-			return r;
-	}
+	if ((r = write_head(fs, gitdir)) < 0)
+		return r;
 	char config[1024], user[600] = "";
 	if (fs->opt.git_author) {
 		/* "Name <email>", validated by the command line */
@@ -200,22 +210,22 @@ static void finish(struct fs *fs, int state, uint64_t entries, double ms)
 	pthread_mutex_unlock(&fs->dotgit_lock);
 }
 
-static void *index_thread(void *arg)
+/* Writes the index of the current tree (a fresh file, renamed into place). */
+static int build_index(struct fs *fs, uint64_t *out_entries)
 {
-	struct fs *fs = arg;
 	struct walk w = {.fs = fs};
 	char path[PATH_MAX];
-	struct timespec t0;
 	int r = -EIO;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Yield the CPU to the first reads of the workspace. */
-	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 	w.repo = fs_git_repo(fs->git);
 	snprintf(path, sizeof(path), "%s/dotgit/.git/index", fs->rundir);
-	if (!w.repo || git_index_open(&w.index, path) < 0)
+	/* A new in-memory index bound to the path: never read the old one. */
+	if (!w.repo || git_index_open(&w.index, path) < 0 || git_index_clear(w.index) < 0)
 		goto done;
-	if ((r = walk_tree(&w, fs_git_tree_id(fs->git), fs->root, 0)) < 0)
+	pthread_rwlock_rdlock(&fs->swap_lock);
+	r = walk_tree(&w, fs_git_tree_id(fs->git), fs->root, 0);
+	pthread_rwlock_unlock(&fs->swap_lock);
+	if (r < 0)
 		goto done;
 	if (git_index_write(w.index) < 0) {
 		r = -EIO;
@@ -228,8 +238,71 @@ done:
 		fs_log("thawfs: cannot synthesize the git index: %s", e && e->message ? e->message : strerror(-r));
 	}
 	git_index_free(w.index);
-	finish(fs, r < 0 ? r : 1, w.entries, fs_ms_since(&t0));
+	*out_entries = w.entries;
+	return r;
+}
+
+static void *index_thread(void *arg)
+{
+	struct fs *fs = arg;
+	struct timespec t0;
+	uint64_t entries = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Yield the CPU to the first reads of the workspace. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+	int r = build_index(fs, &entries);
+	finish(fs, r < 0 ? r : 1, entries, fs_ms_since(&t0));
 	return NULL;
+}
+
+/* Re-merges the loaded directories of .git along path (e.g. "refs/heads"). */
+static void refresh_dirs(struct fs *fs, const char *path, struct fs_inval *iv)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), ".git/%s", path);
+	struct fs_node *cur = fs->root;
+	for (char *save = NULL, *comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		struct fs_dir *d = atomic_load(&cur->dir);
+		struct fs_dirent *e = d ? fs__dir_lookup(d, comp) : NULL;
+		if (!e || !S_ISDIR(e->node->mode))
+			return;
+		cur = e->node;
+		(void)fs__dir_remerge(fs, cur, 0, iv);
+	}
+}
+
+int fs__dotgit_update(struct fs *fs, struct fs_inval *iv)
+{
+	char gitdir[PATH_MAX];
+	uint64_t entries = 0;
+	struct timespec t0;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((r = fs__dotgit_wait(fs)) < 0)
+		return r;
+	snprintf(gitdir, sizeof(gitdir), "%s/dotgit/.git", fs->rundir);
+	if ((r = write_head(fs, gitdir)) < 0)
+		return r;
+	/* The new index must be newer than every file time it records. */
+	if ((r = build_index(fs, &entries)) < 0)
+		return r;
+	pthread_rwlock_wrlock(&fs->swap_lock);
+	const char *branch = fs_git_branch(fs->git);
+	char refdir[PATH_MAX] = "refs/heads";
+	if (branch) {
+		snprintf(refdir, sizeof(refdir), "refs/heads/%s", branch);
+		char *slash = strrchr(refdir, '/');
+		*slash = '\0';
+	}
+	refresh_dirs(fs, refdir, iv);
+	pthread_rwlock_unlock(&fs->swap_lock);
+	pthread_mutex_lock(&fs->dotgit_lock);
+	fs->index_entries = entries;
+	fs->index_ms = fs_ms_since(&t0);
+	pthread_mutex_unlock(&fs->dotgit_lock);
+	return 0;
 }
 
 int fs__dotgit_start(struct fs *fs)

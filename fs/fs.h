@@ -27,6 +27,7 @@
 #define FS_VERSION "0.1.0"
 #define FS_DEFAULT_CACHE_CAP (8ull << 30)
 #define FS_DEFAULT_INLINE_MAX 2048u
+#define FS_DEFAULT_SYNC_TIMEOUT 60u
 
 struct fs_options {
 	const char *repo;          /* --repo */
@@ -38,6 +39,10 @@ struct fs_options {
 	uint32_t inline_max;       /* --inline-max: blobs up to this size bypass the cache */
 	const char *upper;         /* --upper: the writable layer; NULL: read-only (EROFS) */
 	const char *git_author;    /* --git-author "Name <email>": the workspace's git identity */
+	const char *remote;        /* --remote URL: the base branch's origin */
+	const char *branch;        /* --branch NAME */
+	unsigned sync_timeout;     /* --sync-timeout seconds before the failure policy applies */
+	bool on_sync_failure_readonly; /* --on-sync-failure=readonly (default open) */
 	const char *control;       /* --control */
 	const char *log;           /* --log */
 	const char *mountpoint;

@@ -196,8 +196,87 @@ git_repository *fs_git_repo(struct fs_git *g);
 int fs_git_blob_size(struct fs_git *g, const git_oid *oid, uint64_t *out);
 /* Reads a whole (small) blob into a malloc'd buffer. */
 int fs_git_blob_read(struct fs_git *g, const git_oid *oid, void **out, size_t *out_len);
+/* The mounted tree changes with a sync; readers hold fs->swap_lock. */
+void fs_git_set_current(struct fs_git *g, const git_oid *commit, const git_oid *tree, int64_t time);
+/* git_fetch.c */
+typedef void (*fs_fetch_progress_fn)(void *arg, unsigned received, unsigned total, size_t bytes);
+int fs_git_fetch(struct fs_git *g, const char *url, const char *branch, fs_fetch_progress_fn fn, void *arg,
+                 git_oid *out_tip, char *err, size_t errlen);
+int fs_git_commit_info(struct fs_git *g, const git_oid *commit, git_oid *out_tree, int64_t *out_time);
+/* Paths that differ between two trees (files; both names of a rename). */
+int fs_git_diff_paths(struct fs_git *g, const git_oid *old_tree, const git_oid *new_tree, char ***out,
+                      size_t *out_n);
+/* The tree at path in root ("" is root itself); -ENOENT if none. */
+int fs_git_subtree(struct fs_git *g, const git_oid *root, const char *path, git_oid *out);
 /* fs_cache_fill_fn over the calling thread's repository */
 int fs_git_blob_fill(void *g, const git_oid *oid, int fd, uint64_t *out_bytes);
+
+/* gate.c: every mutation passes the gate; while it is closed (syncing,
+ * frozen) mutations are parked with their request and answered in arrival
+ * order once it opens. */
+enum fs_mut_op {
+	FS_MUT_CREATE, FS_MUT_MKDIR, FS_MUT_SYMLINK, FS_MUT_MKNOD, FS_MUT_UNLINK, FS_MUT_RMDIR,
+	FS_MUT_RENAME, FS_MUT_LINK, FS_MUT_SETATTR, FS_MUT_WRITE, FS_MUT_FALLOCATE,
+	FS_MUT_SETXATTR, FS_MUT_REMOVEXATTR,
+};
+
+struct fs_mut {
+	enum fs_mut_op op;
+	fuse_ino_t ino, ino2;
+	char *name, *name2, *target, *value;
+	mode_t mode;
+	dev_t rdev;
+	unsigned flags;
+	struct stat attr;
+	int to_set, mode2;
+	off_t off, len;
+	size_t size;
+	struct fuse_file_info fi;
+	struct fuse_bufvec *bufv;
+	/* parked copies */
+	fuse_req_t req;
+	void *data;
+	struct fuse_bufvec mbuf;
+	uint64_t bytes;
+	struct fs_mut *next;
+};
+
+enum fs_gate_state { FS_GATE_OPEN, FS_GATE_SYNCING, FS_GATE_FROZEN, FS_GATE_SYNC_FAILED, FS_GATE_READONLY };
+const char *fs_gate_state_name(int state);
+
+struct fs_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;     /* in_flight reached 0, or the queue drained */
+	int state;               /* enum fs_gate_state; protected by lock */
+	bool frozen;             /* freeze requested (independent of sync); protected by lock */
+	bool syncing;            /* protected by lock */
+	bool draining;           /* parked requests being replayed; protected by lock */
+	unsigned in_flight;      /* mutations executing; protected by lock */
+	struct fs_mut *head, *tail; /* parked, in arrival order; protected by lock */
+	uint64_t parked, parked_bytes; /* protected by lock */
+	uint64_t parked_total, interrupted_total; /* protected by lock */
+};
+
+struct fs_sync {
+	pthread_mutex_t lock;    /* protects every field below */
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, stop, requested, running, has_synced;
+	git_oid synced;
+	double duration_ms, fetch_ms, swap_ms;
+	uint64_t changed, failures;
+	int64_t reads_ready_ms, writes_ready_ms; /* wall clock, ms */
+	char last_error[512];
+};
+
+/* Events for control-socket subscribers (control.c). */
+struct fs_events {
+	pthread_mutex_t lock;
+	char *ring[1024];        /* serialized lines; seq % 1024 */
+	uint64_t seq;            /* next sequence number */
+	int wake[2];             /* wakes the control thread */
+	_Atomic int subscribers;
+};
 
 /* ---- the mount ---- */
 struct fs_layer {
@@ -238,6 +317,11 @@ struct fs {
 	pthread_rwlock_t dirlock[256]; /* striped by inode: a directory's entries */
 	pthread_mutex_t nodelock[256]; /* striped by inode: copy-up and node state (N) */
 	pthread_rwlock_t rename_lock;  /* (R): mutations read, renames write */
+	pthread_rwlock_t swap_lock;    /* readers read; a sync's tree swap writes */
+	struct fs_gate gate;
+	struct fs_sync sync;
+	struct fs_events events;
+	git_oid mounted_commit;
 
 	/* the upper layer (NULL path: read-only workspace) */
 	const char *upper;
@@ -262,6 +346,14 @@ int fs__dir_wrlock(struct fs *fs, struct fs_node *dir, struct fs_dir **out);
 void fs__dir_unlock(struct fs *fs, struct fs_node *dir);
 /* The child named name (NULL if none), or an error in *err. */
 struct fs_node *fs__dir_child(struct fs *fs, struct fs_node *dir, const char *name, int *err);
+/* Kernel cache invalidations collected during a swap, sent after it. */
+struct fs_inval {
+	struct fs_inval_item { uint64_t ino, parent; char *name; } *v;
+	size_t n, cap;
+};
+void fs__inval_add(struct fs_inval *iv, uint64_t ino, uint64_t parent, const char *name);
+void fs__inval_send(struct fs *fs, struct fs_inval *iv);
+int fs__dir_remerge(struct fs *fs, struct fs_node *dir, int64_t mtime, struct fs_inval *inval);
 /* Path of a node relative to a layer root, e.g. "a/b/c", or "." for the root. */
 int fs__node_relpath(struct fs_node *n, char *buf, size_t len);
 /* Path of a lower node's data in its layer (its origin once copied up). */
@@ -315,6 +407,42 @@ void fs__ops_init(struct fuse_lowlevel_ops *ops);
 void fs__ops_read_init(struct fuse_lowlevel_ops *ops);
 void fs__ops_dir_init(struct fuse_lowlevel_ops *ops);
 void fs__ops_write_init(struct fuse_lowlevel_ops *ops);
+
+int fs__gate_init(struct fs *fs);
+void fs__gate_release(struct fs *fs);
+void fs__ops_gate_init(struct fuse_lowlevel_ops *ops);
+void fs__mut_exec(fuse_req_t req, struct fs_mut *m);
+/* Closes the gate for a sync (reason syncing) or a freeze and waits until no
+ * mutation is executing. */
+void fs__gate_close(struct fs *fs, bool freeze);
+/* Reopens (after a sync when !freeze, else after a freeze) and replays the
+ * parked mutations. Policy states (sync failed, read-only) are set with
+ * fs__gate_set_state. */
+void fs__gate_open(struct fs *fs, bool freeze);
+void fs__gate_set_state(struct fs *fs, int state);
+void fs__gate_wait_drained(struct fs *fs);
+/* At unmount: no more replays; waits for a running one. */
+void fs__gate_shutdown(struct fs *fs);
+struct json_t;
+struct json_t *fs__gate_json(struct fs *fs);
+
+/* sync.c */
+int fs__sync_init(struct fs *fs);
+int fs__sync_start(struct fs *fs);
+int fs__sync_request(struct fs *fs);
+void fs__sync_stop(struct fs *fs);
+struct json_t *fs__sync_json(struct fs *fs);
+/* dotgit.c: after a sync, .git follows the new tip */
+int fs__dotgit_update(struct fs *fs, struct fs_inval *iv);
+
+/* control.c: events to subscribers; takes the reference (may be NULL) */
+void fs__event(struct fs *fs, struct json_t *ev);
+int fs__events_init(struct fs *fs);
+void fs__events_release(struct fs *fs);
+bool fs__events_wanted(struct fs *fs);
+/* A file change event: op on the path of parent/name (or of node n). */
+void fs__event_change(struct fs *fs, const char *op, struct fs_node *parent, const char *name,
+                      struct fs_node *n);
 
 /* control.c */
 struct fs_control;

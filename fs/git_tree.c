@@ -212,3 +212,10 @@ done:
 	git_blob_free(blob);
 	return r;
 }
+
+void fs_git_set_current(struct fs_git *g, const git_oid *commit, const git_oid *tree, int64_t time)
+{
+	git_oid_cpy(&g->commit, commit);
+	git_oid_cpy(&g->tree, tree);
+	g->commit_time = time;
+}

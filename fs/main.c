@@ -32,6 +32,16 @@ static void usage(FILE *f)
 	        "  --git-author 'Name <email>'\n"
 	        "                      identity for commits made in the workspace (written\n"
 	        "                      to its .git/config)\n"
+	        "  --remote URL        origin of the base branch (file://, a path, git://);\n"
+	        "                      at mount, reads are served at once while the branch\n"
+	        "                      is fetched and the tree swapped to its tip; every\n"
+	        "                      mutation waits (parked) until then\n"
+	        "  --branch NAME       the base branch (default: the branch REV names)\n"
+	        "  --sync-timeout S    seconds of failing sync before the policy applies\n"
+	        "                      (default 60)\n"
+	        "  --on-sync-failure open|readonly\n"
+	        "                      open: writes proceed on the stale base (default);\n"
+	        "                      readonly: writes answer EROFS; retries go on\n"
 	        "  --cache DIR         hydration cache (default $XDG_CACHE_HOME/thaw,\n"
 	        "                      else ~/.cache/thaw)\n"
 	        "  --cache-size SIZE   cap of the cache, LRU eviction above it (default 8G;\n"
@@ -76,12 +86,16 @@ static int parse_size(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_REPO = 256, O_UPPER, O_AUTHOR, O_COMMIT, O_LAYER, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
+	enum { O_REPO = 256, O_UPPER, O_AUTHOR, O_REMOTE, O_BRANCH, O_SYNC_TIMEOUT, O_ON_FAILURE, O_COMMIT, O_LAYER, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
 	static const struct option lo[] = {
 		{"repo", required_argument, NULL, O_REPO},
 		{"commit", required_argument, NULL, O_COMMIT},
 		{"upper", required_argument, NULL, O_UPPER},
 		{"git-author", required_argument, NULL, O_AUTHOR},
+		{"remote", required_argument, NULL, O_REMOTE},
+		{"branch", required_argument, NULL, O_BRANCH},
+		{"sync-timeout", required_argument, NULL, O_SYNC_TIMEOUT},
+		{"on-sync-failure", required_argument, NULL, O_ON_FAILURE},
 		{"layer", required_argument, NULL, O_LAYER},
 		{"cache", required_argument, NULL, O_CACHE},
 		{"cache-size", required_argument, NULL, O_CACHE_SIZE},
@@ -100,11 +114,28 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.cache_cap = FS_DEFAULT_CACHE_CAP;
 	o.inline_max = FS_DEFAULT_INLINE_MAX;
+	o.sync_timeout = FS_DEFAULT_SYNC_TIMEOUT;
 	while ((c = getopt_long(argc, argv, "fdo:h", lo, NULL)) != -1) {
 		switch (c) {
 		case O_REPO: o.repo = optarg; break;
 		case O_COMMIT: o.rev = optarg; break;
 		case O_UPPER: o.upper = optarg; break;
+		case O_REMOTE: o.remote = optarg; break;
+		case O_BRANCH: o.branch = optarg; break;
+		case O_SYNC_TIMEOUT:
+			if (parse_size(optarg, &v) < 0 || v > 86400) {
+				fprintf(stderr, "thawfs: invalid --sync-timeout '%s' (seconds, at most 86400)\n", optarg);
+				return 2;
+			}
+			o.sync_timeout = (unsigned)v;
+			break;
+		case O_ON_FAILURE:
+			if (strcmp(optarg, "open") && strcmp(optarg, "readonly")) {
+				fprintf(stderr, "thawfs: invalid --on-sync-failure '%s' (open or readonly)\n", optarg);
+				return 2;
+			}
+			o.on_sync_failure_readonly = !strcmp(optarg, "readonly");
+			break;
 		case O_AUTHOR: {
 			const char *lt = strchr(optarg, '<'), *gt = strrchr(optarg, '>');
 			if (!lt || !gt || gt < lt || lt == optarg || gt[1] || strchr(optarg, '\n')) {
@@ -170,5 +201,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.mountpoint = argv[optind];
+	if (o.remote && !o.upper) {
+		fprintf(stderr, "thawfs: --remote needs --upper (a read-only workspace has no writes to hold)\n");
+		return 2;
+	}
 	return fs_run(&o);
 }

@@ -147,6 +147,9 @@ static void fs_free(struct fs *fs)
 		pthread_mutex_destroy(&fs->nodelock[i]);
 	}
 	pthread_rwlock_destroy(&fs->rename_lock);
+	pthread_rwlock_destroy(&fs->swap_lock);
+	fs__gate_release(fs);
+	fs__events_release(fs);
 	pthread_mutex_destroy(&fs->links_lock);
 	free(fs->hl);
 	if (fs->upper_fd >= 0)
@@ -203,6 +206,14 @@ int fs_run(const struct fs_options *opt)
 		pthread_mutex_init(&fs->nodelock[i], NULL);
 	}
 	pthread_rwlock_init(&fs->rename_lock, NULL);
+	pthread_rwlockattr_t rwa;
+	pthread_rwlockattr_init(&rwa);
+	/* A swap must get in under a steady stream of reads. */
+	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&fs->swap_lock, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
+	fs__gate_init(fs);
+	fs->events.wake[0] = fs->events.wake[1] = -1;
 	pthread_mutex_init(&fs->links_lock, NULL);
 	fs->upper_fd = fs->work_fd = fs->orphan_fd = -1;
 	pthread_mutex_init(&fs->dotgit_lock, NULL);
@@ -219,6 +230,15 @@ int fs_run(const struct fs_options *opt)
 	configure_libgit2();
 	if (fs_git_open(&fs->git, fs->opt.repo, opt->rev, err, sizeof(err)) < 0) {
 		fail("%s%s", err, "");
+		goto done;
+	}
+	git_oid_cpy(&fs->mounted_commit, fs_git_commit_id(fs->git));
+	if (opt->remote && !opt->branch && !(fs->opt.branch = fs_git_branch(fs->git))) {
+		fail("--remote needs --branch: revision '%s' names no branch%s", opt->rev, "");
+		goto done;
+	}
+	if (fs__events_init(fs) < 0 || fs__sync_init(fs) < 0) {
+		fail("%s%s", "cannot set up events", "");
 		goto done;
 	}
 	if ((r = fs_cache_open(&fs->cache, fs->opt.cache_dir, opt->cache_cap)) < 0) {
@@ -326,6 +346,13 @@ int fs_run(const struct fs_options *opt)
 		fs_log("thawfs: control socket thread: %s", strerror(-r));
 	fs__dotgit_start(fs);
 	fs_cache_scan_async(fs->cache);
+	{
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		fs->sync.reads_ready_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+	}
+	if ((r = fs__sync_start(fs)) < 0)
+		fs_log("thawfs: cannot start the sync thread: %s", strerror(-r));
 
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	if (!cfg)
@@ -343,6 +370,8 @@ done:
 		fuse_remove_signal_handlers(fs->se);
 		fuse_session_destroy(fs->se);
 	}
+	fs__sync_stop(fs);
+	fs__gate_shutdown(fs);
 	fs_control_stop(ctl);
 	if (fs->dotgit_started)
 		pthread_join(fs->dotgit_thread, NULL);

@@ -95,14 +95,20 @@ full:
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	struct fs *fs = fuse_req_userdata(req);
 	(void)fi;
+	pthread_rwlock_rdlock(&fs->swap_lock);
 	do_readdir(req, ino, size, off, false);
+	pthread_rwlock_unlock(&fs->swap_lock);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	struct fs *fs = fuse_req_userdata(req);
 	(void)fi;
+	pthread_rwlock_rdlock(&fs->swap_lock);
 	do_readdir(req, ino, size, off, true);
+	pthread_rwlock_unlock(&fs->swap_lock);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

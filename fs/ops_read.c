@@ -49,7 +49,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	fs->se_want = conn->want; /* written before the first request is read */
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void lookup_impl(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_node *p = fs__itable_get(&fs->itable, parent);
@@ -121,7 +121,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void getattr_impl(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = fs__itable_get(&fs->itable, ino);
@@ -141,7 +141,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, FS_TIMEOUT);
 }
 
-static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+static void readlink_impl(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = fs__itable_get(&fs->itable, ino);
@@ -310,7 +310,7 @@ static void read_git(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t si
 	close(fd);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void read_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = fs__itable_get(&fs->itable, ino);
@@ -406,7 +406,7 @@ static void reply_xattr_result(fuse_req_t req, size_t size, ssize_t r, const cha
 		fuse_reply_buf(req, buf, (size_t)r);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+static void getxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = fs__itable_get(&fs->itable, ino);
@@ -435,7 +435,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		close(pfd);
 }
 
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static void listxattr_impl(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = fs__itable_get(&fs->itable, ino);
@@ -468,6 +468,55 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	else
 		fuse_reply_buf(req, buf, (size_t)len);
 	free(buf);
+}
+
+/* Every read holds swap_lock for reading: a sync's swap is atomic to it. */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	pthread_rwlock_rdlock(&fs->swap_lock);
+	lookup_impl(req, parent, name);
+	pthread_rwlock_unlock(&fs->swap_lock);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	pthread_rwlock_rdlock(&fs->swap_lock);
+	getattr_impl(req, ino, fi);
+	pthread_rwlock_unlock(&fs->swap_lock);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	pthread_rwlock_rdlock(&fs->swap_lock);
+	readlink_impl(req, ino);
+	pthread_rwlock_unlock(&fs->swap_lock);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	pthread_rwlock_rdlock(&fs->swap_lock);
+	read_impl(req, ino, size, off, fi);
+	pthread_rwlock_unlock(&fs->swap_lock);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	pthread_rwlock_rdlock(&fs->swap_lock);
+	getxattr_impl(req, ino, name, size);
+	pthread_rwlock_unlock(&fs->swap_lock);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	pthread_rwlock_rdlock(&fs->swap_lock);
+	listxattr_impl(req, ino, size);
+	pthread_rwlock_unlock(&fs->swap_lock);
 }
 
 void fs__ops_read_init(struct fuse_lowlevel_ops *ops)

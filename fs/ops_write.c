@@ -227,25 +227,25 @@ static void do_make(fuse_req_t req, fuse_ino_t parent, const char *name, const s
 	reply_entry(fs, req, n);
 }
 
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+static void do_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	struct mk mk = {.kind = MK_FILE, .mode = mode};
 	do_make(req, parent, name, &mk, fi);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void do_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct mk mk = {.kind = MK_DIR, .mode = mode};
 	do_make(req, parent, name, &mk, NULL);
 }
 
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+static void do_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	struct mk mk = {.kind = MK_LINK, .mode = 0777, .target = link};
 	do_make(req, parent, name, &mk, NULL);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	struct mk mk = {.kind = S_ISREG(mode) ? MK_FILE : MK_NOD, .mode = mode, .rdev = rdev};
 	do_make(req, parent, name, &mk, NULL);
@@ -293,7 +293,7 @@ static void unlink_record(struct fs_node *n, struct fs_node *parent, const char 
 	}
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	OP_BEGIN(fs, req);
@@ -395,7 +395,7 @@ static int dir_is_empty(struct fs *fs, struct fs_node *n)
 	return r;
 }
 
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	OP_BEGIN(fs, req);
@@ -519,7 +519,7 @@ static int copy_up_any(struct fs *fs, struct fs_node *n)
 	return S_ISDIR(n->mode) ? fs__copy_up_tree(fs, n) : fs__copy_up_meta(fs, n);
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+static void do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
 	struct fs *fs = fs_of(req);
@@ -674,7 +674,7 @@ out:
 	fuse_reply_err(req, -r);
 }
 
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+static void do_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct fs *fs = fs_of(req);
 	OP_BEGIN(fs, req);
@@ -745,7 +745,7 @@ out:
 		reply_entry(fs, req, n);
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+static void do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	OP_BEGIN(fs, req);
@@ -833,7 +833,7 @@ static int open_for_write(struct fs *fs, struct fs_node *n, int flags)
 	return fs__upper_open(fs, n, flags);
 }
 
-static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+static void do_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
                          struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -850,6 +850,14 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	if (fi && (fi->flags & O_APPEND)) {
+		/* At the end the file has now: the kernel's offset comes from
+		 * its view of the size, which a sync may have changed under a
+		 * parked append. */
+		struct stat st;
+		if (fstat(fd, &st) == 0)
+			off = st.st_size;
+	}
 	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	dst.buf[0].fd = fd;
@@ -862,7 +870,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 		fuse_reply_write(req, (size_t)w);
 }
 
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+static void do_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                          struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -931,8 +939,8 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	fuse_reply_err(req, r);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
-                        int flags)
+static void do_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                        unsigned flags)
 {
 	struct fs *fs = fs_of(req);
 	OP_BEGIN(fs, req);
@@ -954,7 +962,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		if (fd < 0)
 			r = fd;
 		else {
-			r = fsetxattr(fd, name, value, size, flags) < 0 ? -errno : 0;
+			r = fsetxattr(fd, name, value, size, (int)flags) < 0 ? -errno : 0;
 			close(fd);
 		}
 	}
@@ -962,7 +970,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	fuse_reply_err(req, -r);
 }
 
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+static void do_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	OP_BEGIN(fs, req);
@@ -1000,21 +1008,28 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 	fuse_reply_err(req, EOPNOTSUPP);
 }
 
+void fs__mut_exec(fuse_req_t req, struct fs_mut *m)
+{
+	switch (m->op) {
+	case FS_MUT_CREATE: do_create(req, m->ino, m->name, m->mode, &m->fi); break;
+	case FS_MUT_MKDIR: do_mkdir(req, m->ino, m->name, m->mode); break;
+	case FS_MUT_SYMLINK: do_symlink(req, m->target, m->ino, m->name); break;
+	case FS_MUT_MKNOD: do_mknod(req, m->ino, m->name, m->mode, m->rdev); break;
+	case FS_MUT_UNLINK: do_unlink(req, m->ino, m->name); break;
+	case FS_MUT_RMDIR: do_rmdir(req, m->ino, m->name); break;
+	case FS_MUT_RENAME: do_rename(req, m->ino, m->name, m->ino2, m->name2, m->flags); break;
+	case FS_MUT_LINK: do_link(req, m->ino, m->ino2, m->name2); break;
+	case FS_MUT_SETATTR: do_setattr(req, m->ino, &m->attr, m->to_set, NULL); break;
+	case FS_MUT_WRITE: do_write_buf(req, m->ino, m->bufv, m->off, &m->fi); break;
+	case FS_MUT_FALLOCATE: do_fallocate(req, m->ino, m->mode2, m->off, m->len, NULL); break;
+	case FS_MUT_SETXATTR: do_setxattr(req, m->ino, m->name, m->value, m->size, m->flags); break;
+	case FS_MUT_REMOVEXATTR: do_removexattr(req, m->ino, m->name); break;
+	}
+}
+
 void fs__ops_write_init(struct fuse_lowlevel_ops *ops)
 {
-	ops->setattr = op_setattr;
-	ops->mknod = op_mknod;
-	ops->mkdir = op_mkdir;
-	ops->unlink = op_unlink;
-	ops->rmdir = op_rmdir;
-	ops->symlink = op_symlink;
-	ops->rename = op_rename;
-	ops->link = op_link;
-	ops->create = op_create;
-	ops->write_buf = op_write_buf;
-	ops->setxattr = op_setxattr;
-	ops->removexattr = op_removexattr;
-	ops->fallocate = op_fallocate;
+	fs__ops_gate_init(ops);
 	ops->copy_file_range = op_copy_file_range;
 	ops->fsync = op_fsync;
 	ops->fsyncdir = op_fsyncdir;

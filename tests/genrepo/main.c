@@ -222,8 +222,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	o->dir = out ? out : advance;
 	if (!have_commits)
 		o->commits = out ? 4 : 1;
-	if (!have_big)
-		o->big = o->files < 3000 ? 1 : (o->files + 1000) / 2000;
+	if (!have_big) /* files / 2000, rounded, at least 1 */
+		o->big = o->files < 1000 ? 1 : (o->files + 1000) / 2000;
 done:
 	return status;
 }

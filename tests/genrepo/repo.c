@@ -12,8 +12,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <git2/sys/commit.h>
@@ -527,7 +527,9 @@ int gen_advance(const struct gen_opts *o, struct gen_result *res, struct gerr *e
 			goto done;
 		}
 	}
-	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], &old, NULL, NULL)) < 0)
+	/* main moves last: if anything fails, it still names the old commit. */
+	if ((rc = pack_objects(&g, &g.commits[g.ncommits - 1], &old, NULL, NULL)) < 0 ||
+	    (rc = tag_commits(&g, before)) < 0)
 		goto done;
 	if ((rc = git_reference_create_matching(&ref, g.repo, GEN_BRANCH,
 						&g.commits[g.ncommits - 1], 1, &old,
@@ -535,8 +537,6 @@ int gen_advance(const struct gen_opts *o, struct gen_result *res, struct gerr *e
 		rc = gerr_git(e, rc, "updating %s", GEN_BRANCH);
 		goto done;
 	}
-	if ((rc = tag_commits(&g, before)) < 0)
-		goto done;
 	rc = fill_result(&g, o->dir, res);
 done:
 	git_reference_free(ref);

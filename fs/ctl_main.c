@@ -3,6 +3,7 @@
  * answer (one JSON line). For scripts, tests and people on a dev box.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,24 +16,29 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: thawfs-ctl [--timeout SECONDS] SOCKET [COMMAND | JSON]\n"
+	fprintf(f, "usage: thawfs-ctl [--timeout SECONDS] [--follow] SOCKET [COMMAND | JSON]\n"
 	           "\n"
 	           "Sends COMMAND (default: status) to the control socket of a thawfs mount\n"
-	           "and prints its one-line JSON answer. COMMAND is a word (status, evict)\n"
-	           "or a whole JSON request object. Exit status: 0 when the answer has\n"
-	           "\"ok\":true, 1 on an error answer or no answer, 2 on usage errors.\n"
-	           "Output is always JSON (--json is accepted for symmetry).\n");
+	           "and prints its one-line JSON answer. COMMAND is a word (status, sync,\n"
+	           "freeze, thaw, subscribe, evict) or a whole JSON request object.\n"
+	           "--follow keeps printing the lines that follow (events after subscribe)\n"
+	           "until the connection closes or --timeout passes without a line.\n"
+	           "Exit status: 0 when the answer has \"ok\":true, 1 on an error answer or\n"
+	           "no answer, 2 on usage errors. Output is always JSON (--json is accepted).\n");
 }
 
 int main(int argc, char **argv)
 {
 	int timeout_ms = 10000, i = 1;
+	bool follow = false;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			continue;
+		} else if (!strcmp(argv[i], "--follow")) {
+			follow = true;
 		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
 			timeout_ms = atoi(argv[++i]) * 1000;
 		} else {
@@ -89,8 +95,25 @@ int main(int argc, char **argv)
 		memcpy(buf + have, tmp, (size_t)n);
 		have += (size_t)n;
 		buf[have] = '\0';
-		if (memchr(buf, '\n', have))
+		if (!follow && memchr(buf, '\n', have))
 			break;
+		if (follow) {
+			/* print complete lines as they come */
+			char *nl;
+			while ((nl = memchr(buf, '\n', have))) {
+				fwrite(buf, 1, (size_t)(nl - buf + 1), stdout);
+				fflush(stdout);
+				size_t rest = have - (size_t)(nl - buf + 1);
+				memmove(buf, nl + 1, rest);
+				have = rest;
+				buf[have] = '\0';
+			}
+		}
+	}
+	if (follow) {
+		free(buf);
+		close(fd);
+		return 0;
 	}
 	close(fd);
 	if (!buf) {

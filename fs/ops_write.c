@@ -203,6 +203,9 @@ static void do_make(fuse_req_t req, fuse_ino_t parent, const char *name, const s
 	}
 	pthread_rwlock_rdlock(&fs->rename_lock);
 	int r = make_entry(fs, req, p, name, mk, &n);
+	if (r == 0)
+		fs__event_change(fs, mk->kind == MK_DIR ? "mkdir" : mk->kind == MK_LINK ? "symlink" :
+		                     mk->kind == MK_FILE ? "create" : "mknod", p, name, NULL);
 	pthread_rwlock_unlock(&fs->rename_lock);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -340,6 +343,7 @@ static void do_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&fs->links_lock);
 	unlink_record(n, p, name);
 	pthread_mutex_unlock(&fs->links_lock);
+	fs__event_change(fs, "unlink", p, name, NULL);
 	r = 0;
 unlock:
 	if (pfd >= 0)
@@ -444,6 +448,7 @@ static void do_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto unlock;
 	n->dir_upper = false;
 	fs__dir_remove(d, name);
+	fs__event_change(fs, "rmdir", p, name, NULL);
 	r = 0;
 unlock:
 	if (pfd >= 0)
@@ -664,6 +669,10 @@ static void do_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		move_record(src, p, name, np, newname);
 	pthread_mutex_unlock(&fs->links_lock);
 unlock:
+	if (r == 0) {
+		fs__event_change(fs, "rename-from", p, name, NULL);
+		fs__event_change(fs, "rename-to", np, newname, NULL);
+	}
 	unlock_two(fs, p, np);
 out:
 	if (spfd >= 0)
@@ -731,6 +740,8 @@ static void do_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	pthread_mutex_unlock(&fs->links_lock);
 	if (r == 0)
 		r = fs__dir_add(d, newname, n, lower);
+	if (r == 0)
+		fs__event_change(fs, "link", np, newname, NULL);
 unlock:
 	if (pfd >= 0)
 		fs__upper_fd_put(pfd, owned);
@@ -811,6 +822,8 @@ static void do_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		close(fd);
 	if (!n->orphan)
 		fs__upper_fd_put(pfd, owned);
+	if (r == 0 && !n->orphan)
+		fs__event_change(fs, to_set & FUSE_SET_ATTR_SIZE ? "truncate" : "setattr", NULL, NULL, n);
 out:
 	pthread_rwlock_unlock(&fs->rename_lock);
 	if (r < 0) {
@@ -864,6 +877,11 @@ static void do_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	dst.buf[0].pos = off;
 	ssize_t w = fuse_buf_copy(&dst, bufv, FUSE_BUF_SPLICE_NONBLOCK);
 	close(fd);
+	if (w >= 0 && fs__events_wanted(fs) && !n->orphan) {
+		pthread_rwlock_rdlock(&fs->rename_lock);
+		fs__event_change(fs, "write", NULL, NULL, n);
+		pthread_rwlock_unlock(&fs->rename_lock);
+	}
 	if (w < 0)
 		fuse_reply_err(req, (int)-w);
 	else

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libfuse3-dev fuse3 libgit2-dev libjansson-dev libcmocka-dev
-  jq attr
+  jq attr bubblewrap crun
 )
 [ "${THAW_BENCH_DEPS:-0}" = 1 ] && PKGS+=(fuse-overlayfs fio)
 

@@ -86,7 +86,7 @@ rel() { case "$1" in "$ROOT"/*) echo "${1#"$ROOT"/}" ;; *) basename "$1" ;; esac
 [ -c /dev/fuse ] || die "/dev/fuse is missing"
 
 # ---------------------------------------------------------------- tools ----
-need=(fusermount3 fuse-overlayfs fio git jq tar find cmake cc pkg-config awk mountpoint)
+need=(fusermount3 fuse-overlayfs fio git jq tar find cmake cc pkg-config awk mountpoint flock)
 missing=0
 for c in "${need[@]}"; do command -v "$c" >/dev/null || missing=1; done
 if [ $missing = 1 ]; then
@@ -108,7 +108,7 @@ RESULTS_DIR=$ROOT/bench/results
 RUN=$WORK/run
 LOGDIR=$WORK/logs
 LOG=$LOGDIR/commands.log
-SOCKDIR=""
+SCRATCH="" MNTS="" SOCKDIR=""
 DAEMONS=()
 FAILURES=()
 
@@ -135,27 +135,45 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
+  [ -n "$MNTS" ] && unmount_all_under "$MNTS"
   unmount_all_under "$WORK"
   local p
   for p in "${DAEMONS[@]}"; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
   sleep 0.2
   for p in "${DAEMONS[@]}"; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
   for d in "$WORK"/repos/*/repo.git; do [ -d "$d" ] && git -C "$d" worktree prune 2>/dev/null; done
-  [ -n "$SOCKDIR" ] && rm -rf "$SOCKDIR"
+  [ -n "$SCRATCH" ] && rm -rf --one-file-system "$SCRATCH" && rm -f "$WORK/.scratch"
   rm -rf --one-file-system "$RUN"
   [ $rc = 0 ] || log "failed (exit $rc); command log: $(rel "$LOG")"
   exit $rc
 }
+# One run per work directory at a time (taken before the cleanup trap, which
+# unmounts everything under the work directory).
+exec 9>"$WORK/.lock"
+flock -n 9 || die "another bench/run.sh is running in $(rel "$WORK")"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Leftovers of an interrupted earlier run.
+# Leftovers of an interrupted earlier run (the lock says it is not running).
+if [ -f "$WORK/.scratch" ]; then
+  old=$(cat "$WORK/.scratch")
+  if [[ "$old" == /tmp/thawbench.* ]] && [ -d "$old" ]; then
+    unmount_all_under "$old"
+    rm -rf --one-file-system "$old"
+  fi
+  rm -f "$WORK/.scratch"
+fi
 unmount_all_under "$WORK"
 rm -rf --one-file-system "$RUN"
-mkdir -p "$RUN/mnt" "$LOGDIR" "$RESULTS_DIR"
+# Mount points and control sockets live in a private directory outside the
+# checkout: tools that walk the checkout (grep -r, find, indexers) must not
+# wander into the workspaces and hydrate them mid-measurement.
+SCRATCH=$(mktemp -d /tmp/thawbench.XXXXXX)
+echo "$SCRATCH" >"$WORK/.scratch"
+MNTS=$SCRATCH/mnt SOCKDIR=$SCRATCH/sock
+mkdir -p "$MNTS" "$SOCKDIR" "$RUN" "$LOGDIR" "$RESULTS_DIR"
 : >"$LOG"
-SOCKDIR=$(mktemp -d /tmp/thawbench.XXXXXX)
 SAMPLES=$RUN/samples.tsv SUMMARY=$RUN/summary.tsv TARGETS=$RUN/targets.tsv COUNTERS=$RUN/counters.jsonl
 : >"$SAMPLES"; : >"$SUMMARY"; : >"$TARGETS"; : >"$COUNTERS"
 T_START=$SECONDS
@@ -295,19 +313,19 @@ mount_setup() { # SETUP TAG
   case "$s" in
     native) M_DIR=$CO; return 0 ;;
     thawfs|thawfs_r)
-      M_DIR=$RUN/mnt/$tag; fresh_dir "$M_DIR"; fresh_dir "$RUN/$tag-cache"
+      M_DIR=$MNTS/$tag; fresh_dir "$M_DIR"; fresh_dir "$RUN/$tag-cache"
       M_SOCK=$SOCKDIR/$tag.sock
       out=$("$TTFR" --pids-out "$RUN/pids" -- "$THAWFS" --repo "$REPO" --commit main --cache "$RUN/$tag-cache" \
-            --control "$M_SOCK" --log "$LOGDIR/thawfs-$tag.log" "$M_DIR" 2>>"$LOG") || return 1
+            --control "$M_SOCK" --log "$LOGDIR/thawfs-$tag.log" "$M_DIR" 2>>"$LOG" 9>&-) || return 1
       adopted_pid "$RUN/pids" || return 1
       M_PID=$APID ;;
     fovl)
-      M_DIR=$RUN/mnt/$tag; fresh_dir "$M_DIR"; fresh_dir "$RUN/$tag-up"; fresh_dir "$RUN/$tag-wk"
-      out=$("$TTFR" --pids-out "$RUN/pids" -- fuse-overlayfs -o "lowerdir=$CO,upperdir=$RUN/$tag-up,workdir=$RUN/$tag-wk" "$M_DIR" 2>>"$LOG") || return 1
+      M_DIR=$MNTS/$tag; fresh_dir "$M_DIR"; fresh_dir "$RUN/$tag-up"; fresh_dir "$RUN/$tag-wk"
+      out=$("$TTFR" --pids-out "$RUN/pids" -- fuse-overlayfs -o "lowerdir=$CO,upperdir=$RUN/$tag-up,workdir=$RUN/$tag-wk" "$M_DIR" 2>>"$LOG" 9>&-) || return 1
       adopted_pid "$RUN/pids" || return 1
       M_PID=$APID ;;
     kovl)
-      M_DIR=$RUN/mnt/$tag; fresh_dir "$M_DIR"; fresh_dir "$RUN/$tag-up"; fresh_dir "$RUN/$tag-wk"
+      M_DIR=$MNTS/$tag; fresh_dir "$M_DIR"; fresh_dir "$RUN/$tag-up"; fresh_dir "$RUN/$tag-wk"
       mount -t overlay overlay -o "lowerdir=$CO,upperdir=$RUN/$tag-up,workdir=$RUN/$tag-wk" "$M_DIR" 2>>"$LOG" || return 1 ;;
   esac
 }
@@ -366,15 +384,31 @@ measure_once() { # KIND DIR -> VAL
     tar) timed "$2" sh -c 'tar -cf - . | cat >/dev/null' || return 1; VAL=$T_MS ;;
   esac
 }
-warm_measure() { # KIND DIR WHAT -> VAL
+# WARM_DIRS: the directories of every setup of the current measurement; after
+# a foreign drop all of them get an untimed pass again, not only the one
+# whose run was disturbed.
+WARM_DIRS=() LAST_FOREIGN=0 WM_REWARMED=0 REWARMS=0
+rewarm_all() {
+  local d
+  WM_REWARMED=1 REWARMS=$((REWARMS + 1))
+  for d in "${WARM_DIRS[@]}"; do warm_once "$1" "$d" || return 1; done
+}
+warm_measure() { # KIND DIR WHAT -> VAL; WM_REWARMED=1 if it made untimed passes
   local d0 _
+  WM_REWARMED=0
+  if [ "$(foreign_drops)" != "$LAST_FOREIGN" ]; then
+    log "another process dropped the page cache before $3: untimed passes again"
+    rewarm_all "$1" || return 1
+    LAST_FOREIGN=$(foreign_drops)
+  fi
   for _ in 1 2; do
     d0=$(foreign_drops)
     measure_once "$1" "$2" || return 1
-    [ "$(foreign_drops)" != "$d0" ] || return 0
+    LAST_FOREIGN=$(foreign_drops)
+    [ "$LAST_FOREIGN" != "$d0" ] || return 0
     DISTURBED=$((DISTURBED + 1))
-    log "another process dropped the page cache during $3: untimed pass and again"
-    warm_once "$1" "$2" || return 1
+    log "another process dropped the page cache during $3: untimed passes and again"
+    rewarm_all "$1" || return 1
   done
   return 0
 }
@@ -432,11 +466,11 @@ ttfr_one() { # SETUP N RUN
   drop_caches
   case "$s" in
     thawfs)
-      mnt=$RUN/mnt/a-thawfs; fresh_dir "$mnt"; fresh_dir "$RUN/a-cache"
+      mnt=$MNTS/a-thawfs; fresh_dir "$mnt"; fresh_dir "$RUN/a-cache"
       out=$("$TTFR" --pids-out "$RUN/pids" --read "$mnt/$DEEP" -- "$THAWFS" --repo "$REPO" --commit main \
-            --cache "$RUN/a-cache" --control "$SOCKDIR/a.sock" --log "$LOGDIR/thawfs-a.log" "$mnt" 2>>"$LOG") ||
-        { fail_note "n=$n a run $i: thawfs mount+read failed"; adopted_pid "$RUN/pids" || true; unmount_all_under "$RUN/mnt"; return 1; }
-      adopted_pid "$RUN/pids" || { fail_note "n=$n a run $i: thawfs daemon pid not found"; unmount_all_under "$RUN/mnt"; return 1; }
+            --cache "$RUN/a-cache" --control "$SOCKDIR/a.sock" --log "$LOGDIR/thawfs-a.log" "$mnt" 2>>"$LOG" 9>&-) ||
+        { fail_note "n=$n a run $i: thawfs mount+read failed"; adopted_pid "$RUN/pids" || true; unmount_all_under "$MNTS"; return 1; }
+      adopted_pid "$RUN/pids" || { fail_note "n=$n a run $i: thawfs daemon pid not found"; unmount_all_under "$MNTS"; return 1; }
       pid=$APID
       if st=$(ctl_status "$SOCKDIR/a.sock"); then
         sample "$n" a reads_ready_ms thawfs "$i" "$(jq -r .reads_ready_ms <<<"$st")" ms
@@ -460,17 +494,17 @@ ttfr_one() { # SETUP N RUN
       git -C "$REPO" worktree prune
       [ -n "$out" ] || return 1 ;;
     fovl|kovl)
-      mnt=$RUN/mnt/a-$s; fresh_dir "$mnt"; fresh_dir "$RUN/a-up"; fresh_dir "$RUN/a-wk"
+      mnt=$MNTS/a-$s; fresh_dir "$mnt"; fresh_dir "$RUN/a-up"; fresh_dir "$RUN/a-wk"
       local opts="lowerdir=$CO,upperdir=$RUN/a-up,workdir=$RUN/a-wk"
       if [ "$s" = fovl ]; then
-        out=$("$TTFR" --pids-out "$RUN/pids" --read "$mnt/$DEEP" -- fuse-overlayfs -o "$opts" "$mnt" 2>>"$LOG") ||
-          { fail_note "n=$n a run $i: fuse-overlayfs mount+read failed"; unmount_all_under "$RUN/mnt"; return 1; }
+        out=$("$TTFR" --pids-out "$RUN/pids" --read "$mnt/$DEEP" -- fuse-overlayfs -o "$opts" "$mnt" 2>>"$LOG" 9>&-) ||
+          { fail_note "n=$n a run $i: fuse-overlayfs mount+read failed"; unmount_all_under "$MNTS"; return 1; }
         pid=""; adopted_pid "$RUN/pids" && pid=$APID
         unmount_fuse "$mnt" "$pid"
         [ "$EXIT_MS" = nan ] || sample "$n" a exit_after_unmount_ms fovl "$i" "$EXIT_MS" ms
       else
         out=$("$TTFR" --read "$mnt/$DEEP" -- mount -t overlay overlay -o "$opts" "$mnt" 2>>"$LOG") ||
-          { fail_note "n=$n a run $i: overlayfs mount+read failed"; unmount_all_under "$RUN/mnt"; return 1; }
+          { fail_note "n=$n a run $i: overlayfs mount+read failed"; unmount_all_under "$MNTS"; return 1; }
         umount "$mnt"
       fi
       rm -rf "$RUN/a-up" "$RUN/a-wk" ;;
@@ -554,7 +588,7 @@ section_b() {
     for s in "${setups[@]}"; do
       drop_caches
       if ! mount_setup "$s" "b-$s"; then
-        fail_note "n=$n b run $i: mounting $s failed"; unmount_all_under "$RUN/mnt"; line+=" $s=err"; continue
+        fail_note "n=$n b run $i: mounting $s failed"; unmount_all_under "$MNTS"; line+=" $s=err"; continue
       fi
       local dir=$M_DIR pid=$M_PID sock=$M_SOCK first=err warm=err
       if [ "$s" = thawfs_r ]; then
@@ -637,7 +671,7 @@ section_cd() {
   log "n=$n c. warm reads: mounting ${setups[*]}"
   drop_caches
   for s in "${setups[@]}"; do
-    mount_setup "$s" "c-$s" || { fail_note "n=$n c: mounting $s failed"; unmount_all_under "$RUN/mnt"; return 1; }
+    mount_setup "$s" "c-$s" || { fail_note "n=$n c: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
     DIR[$s]=$M_DIR PID[$s]=$M_PID
   done
   local sock=$SOCKDIR/c-thawfs.sock tpid=${PID[thawfs]}
@@ -697,8 +731,12 @@ section_cd() {
     # Warm means after one untimed pass, right before the timed runs (this
     # machine may page out page cache idle for a minute).
     log "n=$n c. $kind: untimed pass, then $runs runs x ${#setups[@]} setups ($unit)"
+    WARM_DIRS=()
+    for s in "${setups[@]}"; do WARM_DIRS+=("${DIR[$s]}"); done
     for s in "${setups[@]}"; do warm_once "$kind" "${DIR[$s]}" || fail_note "n=$n c: untimed $kind pass on $s failed"; done
+    LAST_FOREIGN=$(foreign_drops)
     local k0 k1
+    REWARMS=0
     k0=$(ctl_status "$sock") || k0=""
     for ((i = 1; i <= runs; i++)); do
       local line=""
@@ -710,7 +748,8 @@ section_cd() {
         else
           fail_note "n=$n c run $i: $kind on $s failed"; line+=" $s=err"
         fi
-        if [ "$s" = thawfs ] && [[ $kind == find || $kind == tar ]]; then
+        # (CPU of a run that needed untimed passes again is not recorded.)
+        if [ "$s" = thawfs ] && [[ $kind == find || $kind == tar ]] && [ "$WM_REWARMED" = 0 ]; then
           c1=$(cpu_ticks "$tpid")
           sample "$n" d "cpu_warm_${kind}_ms" thawfs "$i" "$(( (c1 - c0) * 1000 / CLK_TCK ))" ms
         fi
@@ -721,6 +760,7 @@ section_cd() {
     if [ -n "$k0" ] && [ -n "$k1" ]; then
       kdelta+="${kdelta:+; }$kind: $(jq -n -r --argjson a "$k0" --argjson b "$k1" \
         '[$b.counters | to_entries[] | select(.key == "lookups" or .key == "getattrs" or .key == "readdirs" or .key == "reads" or .key == "hydrations") | "\(.key) +\(.value - $a.counters[.key])"] | join(" ")')"
+      [ "$REWARMS" = 0 ] || kdelta+=" (includes $REWARMS untimed pass(es) over every setup after page cache drops by other processes)"
     fi
   done
   local delta=""

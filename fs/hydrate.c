@@ -56,6 +56,7 @@ struct fs_cache {
 	_Atomic bool evicting;   /* an eviction thread is running */
 	_Atomic uint64_t evictions;
 	pthread_mutex_t lock;    /* protects inflight */
+	pthread_mutex_t evict_lock; /* one eviction (scan, unlink, size) at a time */
 	struct inflight *inflight;
 };
 
@@ -76,6 +77,7 @@ int fs_cache_open(struct fs_cache **out, const char *dir, uint64_t cap)
 		return -ENOMEM;
 	c->blobs_fd = c->locks_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->evict_lock, NULL);
 	c->cap = cap;
 	if ((r = fs_mkdir_p(dir, 0755)) < 0)
 		goto done;
@@ -127,6 +129,7 @@ void fs_cache_free(struct fs_cache *c)
 	if (c->locks_fd >= 0)
 		close(c->locks_fd);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->evict_lock);
 	free(c->dir);
 	free(c);
 }
@@ -404,10 +407,13 @@ int fs_cache_evict(struct fs_cache *c, uint64_t *out_evicted)
 	struct victim *v = NULL;
 	size_t n = 0;
 	uint64_t total = 0, evicted = 0;
+	pthread_mutex_lock(&c->evict_lock);
 	int r = scan(c, &v, &n, &total);
 
-	if (r < 0)
+	if (r < 0) {
+		pthread_mutex_unlock(&c->evict_lock);
 		return r;
+	}
 	if (total > c->cap) {
 		uint64_t low = c->cap - c->cap / 10;
 		qsort(v, n, sizeof(*v), cmp_victim);
@@ -420,6 +426,7 @@ int fs_cache_evict(struct fs_cache *c, uint64_t *out_evicted)
 	}
 	atomic_store(&c->size, total);
 	atomic_fetch_add(&c->evictions, evicted);
+	pthread_mutex_unlock(&c->evict_lock);
 	free(v);
 	if (out_evicted)
 		*out_evicted = evicted;

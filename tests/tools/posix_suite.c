@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -379,6 +380,26 @@ static void t_utimensat(void)
 	FAILS(utimensat(AT_FDCWD, "nonexistent", ts, 0), ENOENT);
 }
 
+static void t_mmap(void)
+{
+	group = "mmap";
+	/* A shared writable mapping of a lower file: the change reaches the
+	 * file (and is copied up), the rest of the content is kept. */
+	int fd = open("lower/f6.renamed", O_RDWR);
+	CHECK(fd >= 0, "open for mmap");
+	if (fd < 0)
+		return;
+	char *p = mmap(NULL, 9, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED, "mmap shared writable");
+	if (p != MAP_FAILED) {
+		memcpy(p, "LOWER", 5);
+		CHECK(msync(p, 9, MS_SYNC) == 0, "msync");
+		munmap(p, 9);
+	}
+	close(fd);
+	CHECK(content_is("lower/f6.renamed", "LOWER f6\n"), "content after a shared mapping wrote to it");
+}
+
 static void t_xattr(void)
 {
 	group = "xattr";
@@ -410,6 +431,7 @@ int main(int argc, char **argv)
 	t_truncate();
 	t_unlink();
 	t_utimensat();
+	t_mmap();
 	t_xattr();
 	fprintf(stderr, "posix_suite: %d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;

@@ -195,7 +195,7 @@ if [ "$BUILD" = 1 ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTHAW_WERROR=OFF >>"$LOGDIR/build.log" 2>&1 ||
       { tail -30 "$LOGDIR/build.log" >&2; die "cmake configure failed"; }
   fi
-  targets=(ttfr ctlq readall)
+  targets=(ttfr thawfs-ctl readall)
   [ -n "$THAWFS_BIN" ] || targets+=(thawfs)
   if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -q 'thaw-genrepo'; then targets+=(thaw-genrepo); fi
   cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${targets[@]}" >>"$LOGDIR/build.log" 2>&1 ||
@@ -205,7 +205,7 @@ THAWFS=$BUILD_DIR/fs/thawfs
 if [ -n "$THAWFS_BIN" ]; then
   THAWFS=$(cd "$(dirname "$THAWFS_BIN")" && pwd)/$(basename "$THAWFS_BIN")
 fi
-TTFR=$BUILD_DIR/bench/ttfr CTLQ=$BUILD_DIR/bench/ctlq READALL=$BUILD_DIR/bench/readall
+TTFR=$BUILD_DIR/bench/ttfr CTLQ=$BUILD_DIR/fs/thawfs-ctl READALL=$BUILD_DIR/bench/readall
 GENREPO=${THAW_GENREPO:-$BUILD_DIR/tests/genrepo/thaw-genrepo}
 if [ ! -x "$GENREPO" ]; then
   # The generator's CMake wiring may not exist yet: build it directly.

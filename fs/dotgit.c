@@ -25,6 +25,7 @@
  * itself waits for it, the rest of the workspace does not.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,10 @@ static int walk_tree(struct walk *w, const git_oid *tree_oid, struct fs_node *di
 		return -EIO;
 	size_t n = git_tree_entrycount(tree);
 	for (size_t i = 0; i < n; i++) {
+		if (atomic_load_explicit(&w->fs->stopping, memory_order_relaxed)) {
+			r = -ECANCELED;
+			goto done;
+		}
 		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
 		const char *name = git_tree_entry_name(te);
 		const git_oid *id = git_tree_entry_id(te);
@@ -233,7 +238,7 @@ static int build_index(struct fs *fs, uint64_t *out_entries)
 	}
 	r = 0;
 done:
-	if (r < 0) {
+	if (r < 0 && r != -ECANCELED) {
 		const git_error *e = git_error_last();
 		fs_log("thawfs: cannot synthesize the git index: %s", e && e->message ? e->message : strerror(-r));
 	}
@@ -253,6 +258,7 @@ static void *index_thread(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 	int r = build_index(fs, &entries);
 	finish(fs, r < 0 ? r : 1, entries, fs_ms_since(&t0));
+	malloc_trim(0); /* the walk's temporary memory goes back to the system */
 	return NULL;
 }
 

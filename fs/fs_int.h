@@ -312,6 +312,7 @@ struct fs {
 	uint64_t index_entries; /* protected by dotgit_lock */
 	double index_ms;        /* protected by dotgit_lock */
 	pthread_t dotgit_thread;
+	_Atomic bool stopping;  /* unmounted: background walks give up */
 	bool dotgit_started;
 
 	pthread_rwlock_t dirlock[256]; /* striped by inode: a directory's entries */

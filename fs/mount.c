@@ -7,6 +7,7 @@
  * has daemonized (fork keeps only the calling thread).
  */
 #include <dirent.h>
+#include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -118,9 +119,12 @@ static void configure_libgit2(void)
 	 * keep only trees in libgit2's cache, and bound the pack windows that
 	 * count towards RSS. */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, (size_t)0);
-	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(8 << 20));
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(4 << 20));
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(32 << 20));
+	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(2 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(1 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(8 << 20));
+	/* Many worker threads, little heap each: a few malloc arenas, not one
+	 * per thread (each arena keeps its freed memory). */
+	mallopt(M_ARENA_MAX, 2);
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
 }
 
@@ -370,6 +374,7 @@ done:
 		fuse_remove_signal_handlers(fs->se);
 		fuse_session_destroy(fs->se);
 	}
+	atomic_store(&fs->stopping, true); /* the index walk gives up */
 	fs__sync_stop(fs);
 	fs__gate_shutdown(fs);
 	fs_control_stop(ctl);

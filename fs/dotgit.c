@@ -121,6 +121,7 @@ int fs__dotgit_prepare(struct fs *fs)
 
 struct walk {
 	struct fs *fs;
+	uint64_t gen;   /* fs->tree_gen the walk started at */
 	git_repository *repo;
 	git_index *index;
 	char path[PATH_MAX];
@@ -151,25 +152,31 @@ static int walk_tree(struct walk *w, const git_oid *tree_oid, struct fs_node *di
 		return -EIO;
 	size_t n = git_tree_entrycount(tree);
 	for (size_t i = 0; i < n; i++) {
-		if (atomic_load_explicit(&w->fs->stopping, memory_order_relaxed)) {
-			r = -ECANCELED;
-			goto done;
-		}
 		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
 		const char *name = git_tree_entry_name(te);
 		const git_oid *id = git_tree_entry_id(te);
 		git_filemode_t fm = git_tree_entry_filemode(te);
 		size_t nlen = strlen(name);
 		int err;
-		struct fs_node *child = dir ? fs__dir_child(w->fs, dir, name, &err) : NULL;
 
 		if (plen + nlen + 2 > sizeof(w->path)) {
 			r = -ENAMETOOLONG;
 			goto done;
 		}
+		/* swap_lock per entry, not per walk: a sync's swap never waits
+		 * for a whole index build; one that lands makes this walk moot. */
+		pthread_rwlock_rdlock(&w->fs->swap_lock);
+		if (atomic_load_explicit(&w->fs->stopping, memory_order_relaxed) ||
+		    atomic_load(&w->fs->tree_gen) != w->gen) {
+			pthread_rwlock_unlock(&w->fs->swap_lock);
+			r = -ECANCELED;
+			goto done;
+		}
+		struct fs_node *child = dir ? fs__dir_child(w->fs, dir, name, &err) : NULL;
 		memcpy(w->path + plen, name, nlen + 1);
 		if (fm == GIT_FILEMODE_TREE) {
 			bool same = child && S_ISDIR(child->mode) && child->dir_git && git_oid_equal(&child->oid, id);
+			pthread_rwlock_unlock(&w->fs->swap_lock);
 			w->path[plen + nlen] = '/';
 			w->path[plen + nlen + 1] = '\0';
 			if ((r = walk_tree(w, id, same ? child : NULL, plen + nlen + 1)) < 0)
@@ -192,6 +199,7 @@ static int walk_tree(struct walk *w, const git_oid *tree_oid, struct fs_node *di
 				(void)fs_git_blob_size(w->fs->git, id, &sz);
 			e.file_size = (uint32_t)sz;
 		}
+		pthread_rwlock_unlock(&w->fs->swap_lock);
 		if (git_index_add(w->index, &e) < 0) {
 			r = -EIO;
 			goto done;
@@ -227,10 +235,12 @@ static int build_index(struct fs *fs, uint64_t *out_entries)
 	/* A new in-memory index bound to the path: never read the old one. */
 	if (!w.repo || git_index_open(&w.index, path) < 0 || git_index_clear(w.index) < 0)
 		goto done;
+	git_oid tree;
 	pthread_rwlock_rdlock(&fs->swap_lock);
-	r = walk_tree(&w, fs_git_tree_id(fs->git), fs->root, 0);
+	w.gen = atomic_load(&fs->tree_gen);
+	git_oid_cpy(&tree, fs_git_tree_id(fs->git));
 	pthread_rwlock_unlock(&fs->swap_lock);
-	if (r < 0)
+	if ((r = walk_tree(&w, &tree, fs->root, 0)) < 0)
 		goto done;
 	if (git_index_write(w.index) < 0) {
 		r = -EIO;
@@ -257,7 +267,16 @@ static void *index_thread(void *arg)
 	/* Yield the CPU to the first reads of the workspace. */
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 	int r = build_index(fs, &entries);
-	finish(fs, r < 0 ? r : 1, entries, fs_ms_since(&t0));
+	if (r == -ECANCELED && !atomic_load(&fs->stopping)) {
+		/* A sync swapped the tree under the walk: the sync builds the
+		 * index of the new tree (fs__dotgit_update) and opens .git. */
+		pthread_mutex_lock(&fs->dotgit_lock);
+		fs->index_thread_done = true;
+		pthread_cond_broadcast(&fs->dotgit_cond);
+		pthread_mutex_unlock(&fs->dotgit_lock);
+	} else {
+		finish(fs, r < 0 ? r : 1, entries, fs_ms_since(&t0));
+	}
 	malloc_trim(0); /* the walk's temporary memory goes back to the system */
 	return NULL;
 }
@@ -286,8 +305,11 @@ int fs__dotgit_update(struct fs *fs, struct fs_inval *iv)
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((r = fs__dotgit_wait(fs)) < 0)
-		return r;
+	/* Let the first index build finish (or give up: see index_thread). */
+	pthread_mutex_lock(&fs->dotgit_lock);
+	while (fs->dotgit_state == 0 && !fs->index_thread_done)
+		pthread_cond_wait(&fs->dotgit_cond, &fs->dotgit_lock);
+	pthread_mutex_unlock(&fs->dotgit_lock);
 	snprintf(gitdir, sizeof(gitdir), "%s/dotgit/.git", fs->rundir);
 	if ((r = write_head(fs, gitdir)) < 0)
 		return r;
@@ -304,10 +326,7 @@ int fs__dotgit_update(struct fs *fs, struct fs_inval *iv)
 	}
 	refresh_dirs(fs, refdir, iv);
 	pthread_rwlock_unlock(&fs->swap_lock);
-	pthread_mutex_lock(&fs->dotgit_lock);
-	fs->index_entries = entries;
-	fs->index_ms = fs_ms_since(&t0);
-	pthread_mutex_unlock(&fs->dotgit_lock);
+	finish(fs, 1, entries, fs_ms_since(&t0));
 	return 0;
 }
 

@@ -312,6 +312,8 @@ struct fs {
 	uint64_t index_entries; /* protected by dotgit_lock */
 	double index_ms;        /* protected by dotgit_lock */
 	pthread_t dotgit_thread;
+	bool index_thread_done; /* the first index build gave up for a sync; protected by dotgit_lock */
+	_Atomic uint64_t tree_gen; /* bumped by every swap of the git tree */
 	_Atomic bool stopping;  /* unmounted: background walks give up */
 	bool dotgit_started;
 

@@ -136,6 +136,7 @@ static int swap(struct fs *fs, const git_oid *tip, size_t *out_changed, struct f
 	int64_t mtime = time(NULL) - 1;
 
 	pthread_rwlock_wrlock(&fs->swap_lock);
+	atomic_fetch_add(&fs->tree_gen, 1);
 	fs_git_set_current(fs->git, tip, &new_tree, ctime);
 	git_oid_cpy(&fs->root->oid, &new_tree);
 	for (size_t i = 0; i < nd && r == 0; i++) {

@@ -260,8 +260,10 @@ struct fs_gate {
 struct fs_sync {
 	pthread_mutex_t lock;    /* protects every field below */
 	pthread_cond_t cond;
-	pthread_t thread;
-	bool started, stop, requested, running, has_synced;
+	pthread_t thread, watchdog;
+	bool started, watchdog_started, stop, requested, running, has_synced;
+	bool decided;            /* the failure policy was applied for this request */
+	int64_t deadline_ms;     /* wall clock: the policy applies after it */
 	git_oid synced;
 	double duration_ms, fetch_ms, swap_ms;
 	uint64_t changed, failures;

@@ -170,6 +170,9 @@ static int sync_once(struct fs *fs, char *err, size_t errlen, struct fs_inval *i
 	double fetch_ms = fs_ms_since(&t0);
 	if (!git_oid_equal(&tip, fs_git_commit_id(fs->git))) {
 		struct timespec t1;
+		/* The swap runs with mutations held, even if the failure policy
+		 * opened the gate while the fetch was slow. */
+		fs__gate_close(fs, false);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if ((r = swap(fs, &tip, &changed, inval)) < 0) {
 			snprintf(err, errlen, "swap to the new tree failed: %s", strerror(-r));
@@ -195,6 +198,51 @@ static int sync_once(struct fs *fs, char *err, size_t errlen, struct fs_inval *i
 	                        "changed", (json_int_t)changed, "duration_ms", fs->sync.duration_ms, "swap_ms",
 	                        fs->sync.swap_ms));
 	return 0;
+}
+
+/* Applies --on-sync-failure once per sync request (the sync thread after a
+ * failed attempt, or the watchdog while a fetch hangs). */
+static void apply_policy(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->sync.lock);
+	if (fs->sync.decided) {
+		pthread_mutex_unlock(&fs->sync.lock);
+		return;
+	}
+	fs->sync.decided = true;
+	bool ro = fs->opt.on_sync_failure_readonly;
+	if (!fs->sync.writes_ready_ms && !ro)
+		fs->sync.writes_ready_ms = now_ms();
+	pthread_mutex_unlock(&fs->sync.lock);
+	fs__gate_set_state(fs, ro ? FS_GATE_READONLY : FS_GATE_SYNC_FAILED);
+	fs__gate_open(fs, false);
+	fs__event(fs, json_pack("{s:s,s:s,s:s}", "event", "sync", "phase", "policy", "state", ro ? "readonly" : "sync-failed"));
+}
+
+/* The deadline holds even while a fetch hangs (libgit2 1.5 has no network
+ * timeouts): a watchdog applies the policy when it passes. */
+static void *watchdog(void *arg)
+{
+	struct fs *fs = arg;
+	pthread_mutex_lock(&fs->sync.lock);
+	while (!fs->sync.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&fs->sync.cond, &fs->sync.lock, &ts);
+		bool due = fs->sync.running && !fs->sync.decided && fs->sync.deadline_ms && now_ms() >= fs->sync.deadline_ms;
+		if (due) {
+			pthread_mutex_unlock(&fs->sync.lock);
+			apply_policy(fs);
+			pthread_mutex_lock(&fs->sync.lock);
+		}
+	}
+	pthread_mutex_unlock(&fs->sync.lock);
+	return NULL;
 }
 
 static bool wait_or_stop(struct fs *fs, int64_t ms)
@@ -231,14 +279,15 @@ static void *sync_thread(void *arg)
 		}
 		fs->sync.requested = false;
 		fs->sync.running = true;
+		fs->sync.decided = false;
+		fs->sync.deadline_ms = now_ms() + (int64_t)fs->opt.sync_timeout * 1000;
 		pthread_mutex_unlock(&fs->sync.lock);
 
 		/* Mutations wait for the sync (the first one closed the gate
 		 * before the mount). */
 		fs__gate_close(fs, false);
-		int64_t deadline = now_ms() + (int64_t)fs->opt.sync_timeout * 1000;
+		int64_t deadline = fs->sync.deadline_ms;
 		int64_t backoff = 250;
-		bool decided = false;
 		for (;;) {
 			struct fs_inval inval = {0};
 			int r = sync_once(fs, err, sizeof(err), &inval);
@@ -264,24 +313,11 @@ static void *sync_thread(void *arg)
 			pthread_mutex_unlock(&fs->sync.lock);
 			fs_log("thawfs: sync: %s", err);
 			fs__event(fs, json_pack("{s:s,s:s,s:s}", "event", "sync", "phase", "error", "error", err));
-			if (!decided && now_ms() >= deadline) {
-				/* The policy: open on the stale base, or read-only. */
-				decided = true;
-				bool ro = fs->opt.on_sync_failure_readonly;
-				fs__gate_set_state(fs, ro ? FS_GATE_READONLY : FS_GATE_SYNC_FAILED);
-				fs__gate_open(fs, false);
-				pthread_mutex_lock(&fs->sync.lock);
-				if (!fs->sync.writes_ready_ms && !ro)
-					fs->sync.writes_ready_ms = now_ms();
-				pthread_mutex_unlock(&fs->sync.lock);
-				fs__event(fs, json_pack("{s:s,s:s,s:s}", "event", "sync", "phase", "policy", "state",
-				                        ro ? "readonly" : "sync-failed"));
-			}
+			if (now_ms() >= deadline)
+				apply_policy(fs); /* open on the stale base, or read-only */
 			if (wait_or_stop(fs, backoff))
 				goto out;
 			backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
-			if (decided)
-				fs__gate_close(fs, false); /* the next attempt swaps with writes held */
 		}
 		pthread_mutex_lock(&fs->sync.lock);
 		fs->sync.running = false;
@@ -315,6 +351,8 @@ int fs__sync_start(struct fs *fs)
 	int r = pthread_create(&fs->sync.thread, NULL, sync_thread, fs);
 	if (r == 0)
 		fs->sync.started = true;
+	if (r == 0 && (r = pthread_create(&fs->sync.watchdog, NULL, watchdog, fs)) == 0)
+		fs->sync.watchdog_started = true;
 	return -r;
 }
 
@@ -337,6 +375,8 @@ void fs__sync_stop(struct fs *fs)
 		pthread_cond_broadcast(&fs->sync.cond);
 		pthread_mutex_unlock(&fs->sync.lock);
 		pthread_join(fs->sync.thread, NULL);
+		if (fs->sync.watchdog_started)
+			pthread_join(fs->sync.watchdog, NULL);
 	}
 	pthread_mutex_destroy(&fs->sync.lock);
 	pthread_cond_destroy(&fs->sync.cond);

@@ -86,3 +86,19 @@ echo "$out" | grep -q "Read-only file system" || fail "readonly policy: $out"
 [ "$(ctl "$T/ro.sock" status | jq -r .gate.state)" = readonly ] || fail "readonly state"
 cat "$T/ro/cproject/Makefile" > /dev/null || fail "reads under the readonly policy"
 unmount_ws ro
+
+# A remote that hangs (the relay holds the connection for minutes): the
+# policy still applies at --sync-timeout, writes proceed on the stale base.
+"$TOOLS/slowproxy" --to $port --delay-ms 600000 --port-file "$T/hang.port" &
+hang=$!
+PIDS+=($hang)
+wait_until 10 test -s "$T/hang.port" || fail "relay did not start"
+mount_ws hang --repo "$T/image.git" --commit main --upper "$T/up-hang" \
+  --remote "git://127.0.0.1:$(cat "$T/hang.port")/origin.git" --branch main --sync-timeout 1
+start=$SECONDS
+echo written > "$T/hang/stale-write" || fail "write under a hanging remote"
+[ $((SECONDS - start)) -le 10 ] || fail "the policy took $((SECONDS - start)) s with --sync-timeout 1"
+[ "$(ctl "$T/hang.sock" status | jq -r .gate.state)" = sync-failed ] || fail "hanging remote: gate state"
+kill "$hang"   # the fetch fails now, so the daemon can stop
+unmount_ws hang
+

@@ -147,6 +147,7 @@ cleanup() {
   [ "$JSON_DONE" = 1 ] || [ ! -s "${SAMPLES:-/nonexistent}" ] || write_json 2>/dev/null
   [ -n "$SCRATCH" ] && rm -rf --one-file-system "$SCRATCH"
   rm -rf --one-file-system "$RUN"
+  date +%s >"$WORK/.last-delete"   # the next run waits out ext4's window
   [ $rc = 0 ] || log "failed (exit $rc); command log: $LOG"
   exit $rc
 }
@@ -534,8 +535,8 @@ ctl_status() { "$CTL" --timeout 10 "$1" status 2>>"$LOG"; }
 SETUPS=(native kovl fovl thawfs)
 declare -A LABEL=([native]="native" [kovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [thawfs]="thawfs")
 
-# ext4 does not reuse an inode freed in the last 60 s (5 min while its
-# inode table block is dirty): every new inode is found by scanning past the
+# ext4 does not reuse an inode freed in the last 60 s (6 min while its
+# inode table block is still dirty): every new inode is found by scanning past the
 # recently freed ones (recently_deleted() in find_inode_bit), so creating
 # 10,000 files right after deleting 10,000 takes seconds instead of a tenth
 # of one. Untimed clean-up therefore moves directories to $TRASH (a rename:
@@ -793,7 +794,8 @@ pick_files() {
 # for every setup (for native and overlayfs it then has little left to do).
 declare -A K_DIR=() K_UP=() K_PID=() K_SOCK=()
 step1_one() { # SETUP RUN
-  local s=$1 i=$2 tag=w1-$s-$i out cnt rd0
+  local s=$1 i=$2 out cnt rd0
+  local tag=w1-$s-$i
   mount_setup "$s" "$tag" || { fail_note "step 1 run $i: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
   K_DIR[$s/$i]=$M_DIR K_UP[$s/$i]=$M_UP K_PID[$s/$i]=$M_PID K_SOCK[$s/$i]=$M_SOCK
   [ "$s" != native ] || NAT_DIRTY=1
@@ -820,7 +822,8 @@ step1_one() { # SETUP RUN
 }
 # Step 2: rm -rf of those files, in the same mount (after a sync).
 step2_one() { # SETUP RUN
-  local s=$1 i=$2 tag=w1-$s-$i out cnt rd0
+  local s=$1 i=$2 out cnt rd0
+  local tag=w1-$s-$i
   M_DIR=${K_DIR[$s/$i]:-} M_UP=${K_UP[$s/$i]:-} M_PID=${K_PID[$s/$i]:-} M_SOCK=${K_SOCK[$s/$i]:-}
   [ -n "$M_DIR" ] || return 1
   if [ -d "$M_DIR/wbench.$i" ]; then
@@ -1150,6 +1153,7 @@ run_step() { # STEP FUNC: RUNS runs x the four setups, interleaved
   for ((i = 1; i <= RUNS; i++)); do
     line=""
     for s in "${SETUPS[@]}"; do
+      # shellcheck disable=SC2034  # read through ${!v} below
       R1=err R2=err R3=err R4=err R5=err R6=err
       d0=$(foreign_drops)
       "$fn" "$s" "$i" || true
@@ -1165,6 +1169,14 @@ run_step() { # STEP FUNC: RUNS runs x the four setups, interleaved
 }
 
 if has_step 1 || has_step 2; then
+  # A previous run's clean-up (its trash) freed many inodes: wait until ext4
+  # no longer scans past them.
+  last=$(cat "$WORK/.last-delete" 2>/dev/null || echo 0)
+  wait_s=$(( last + SETTLE_S - $(date +%s) ))
+  if [[ "$last" =~ ^[0-9]+$ ]] && [ "$wait_s" -gt 0 ] && [ "$wait_s" -le "$SETTLE_S" ]; then
+    log "waiting $wait_s s: the previous run's clean-up freed many inodes (ext4 scans past them for 60 s)"
+    sleep "$wait_s"
+  fi
   run_step 1 step1_one
   run_step 2 step2_one
   step_table 1; step_table 2

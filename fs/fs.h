@@ -5,18 +5,32 @@
  * its control socket: a Unix stream socket speaking line-delimited JSON, one
  * request object per line, one response object per line.
  *
- *   request                      response
- *   {"cmd":"status"}             {"ok":true, "commit":SHA, "tree":SHA, "branch":NAME|null,
- *                                 "repo":PATH, "mountpoint":PATH, "layers":[PATH...],
- *                                 "cache":{"dir":PATH,"cap":N,"size":N},
- *                                 "dotgit":"preparing"|"ready"|"failed", "index_entries":N,
- *                                 "reads_ready_ms":F (process start -> mount up),
- *                                 "counters":{"lookups":N,"getattrs":N,"readdirs":N,"reads":N,
- *                                   "bytes_read":N,"hydrations":N,"bytes_hydrated":N,
- *                                   "cache_hits":N,"inline_reads":N,"evictions":N,
- *                                   "io_errors":N,"erofs":N,"inodes":N}}
- *   {"cmd":"evict"}              {"ok":true, "evicted":N}   (runs LRU eviction now)
- *   anything else                {"ok":false, "error":MESSAGE}
+ *   request               response
+ *   {"cmd":"status"}      {"ok":true, "commit":SHA (the tree shown now), "tree":SHA, "branch":NAME|null,
+ *                          "repo":PATH, "mountpoint":PATH, "upper":PATH|null, "writable":BOOL,
+ *                          "layers":[PATH...], "cache":{"dir","cap","size"},
+ *                          "dotgit":"preparing"|"ready"|"failed", "index_entries":N, "index_ms":F,
+ *                          "reads_ready_ms":F (process start -> mount up), "pid":N,
+ *                          "gate":{"state":"open"|"syncing"|"frozen"|"sync-failed"|"readonly",
+ *                                  "parked":N, "parked_bytes":N, "parked_total":N,
+ *                                  "interrupted_total":N, "in_flight":N},
+ *                          "sync":{"mounted_commit", "synced_commit"|null, "remote"|null,
+ *                                  "branch"|null, "running", "duration_ms", "fetch_ms", "swap_ms",
+ *                                  "changed", "failures", "last_error"|null,
+ *                                  "reads_ready", "writes_ready" (wall clock ms, 0: not yet)},
+ *                          "counters":{"lookups","getattrs","readdirs","reads","bytes_read",
+ *                                      "hydrations","bytes_hydrated","cache_hits","inline_reads",
+ *                                      "evictions","io_errors","erofs","inodes"}}
+ *   {"cmd":"sync"}        {"ok":true,"started":true}: fetch and swap again now (needs --remote)
+ *   {"cmd":"freeze"}      park new mutations, wait for running ones, syncfs the upper;
+ *                         answers {"ok":true,"gate":{...}} once quiescent
+ *   {"cmd":"thaw"}        reopen the gate; parked mutations run in order
+ *   {"cmd":"subscribe"}   {"ok":true,"subscribed":true}, then one line per event:
+ *                         {"event":"change","op":OP,"path":P,...}, {"event":"sync","phase":
+ *                         "start"|"fetch"|"done"|"error"|"policy",...}, {"event":"frozen"|"thawed"},
+ *                         each with "seq" (increasing) and "time_ms"
+ *   {"cmd":"evict"}       {"ok":true, "evicted":N}   (runs LRU eviction now)
+ *   anything else         {"ok":false, "error":MESSAGE}
  */
 #ifndef THAW_FS_H
 #define THAW_FS_H

@@ -12,14 +12,14 @@ git clone -q --bare "$origin" "$T/image.git"
 "$GENREPO" --advance "$origin" --commits 1 --changes 20 --seed 82 --quiet >/dev/null
 new=$(git -C "$origin" rev-parse main)
 
-# git daemon on loopback, behind a relay that holds each connection 4 s.
+# git daemon on loopback, behind a relay that holds each connection 8 s.
 # git daemon cannot report an ephemeral port: pick one (it fails if taken).
 port=$(( (RANDOM % 20000) + 30000 ))
 git daemon --reuseaddr --listen=127.0.0.1 --port=$port --export-all --base-path="$T" \
   --pid-file="$T/daemon.pid" "$T" &
 PIDS+=($!)
 wait_until 10 git ls-remote "git://127.0.0.1:$port/origin.git" >/dev/null 2>&1 || fail "git daemon did not start"
-"$TOOLS/slowproxy" --to $port --delay-ms 4000 --port-file "$T/proxy.port" &
+"$TOOLS/slowproxy" --to $port --delay-ms 8000 --port-file "$T/proxy.port" &
 PIDS+=($!)
 wait_until 10 test -s "$T/proxy.port" || fail "relay did not start"
 pport=$(cat "$T/proxy.port")

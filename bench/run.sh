@@ -113,30 +113,14 @@ DAEMONS=()
 FAILURES=()
 
 # ------------------------------------------------------------- cleanup ----
-mounts_under() { # prints "type<TAB>mountpoint" of mounts under $1, innermost last
-  local mp typ
-  while read -r _ mp typ _; do
-    mp=$(printf '%b' "${mp//\\/\\0}")
-    case "$mp" in "$1"/*) printf '%s\t%s\n' "$typ" "$mp" ;; esac
-  done </proc/mounts
-}
-unmount_all_under() {
-  local typ mp
-  mounts_under "$1" | tac | while IFS=$'\t' read -r typ mp; do
-    case "$typ" in
-      fuse*) fusermount3 -u "$mp" 2>/dev/null || fusermount3 -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null ;;
-      *) umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null ;;
-    esac
-    echo "unmounted $(rel "$mp")" >&2
-  done
-}
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+. "$ROOT/bench/lib.sh"
+unmount_logged() { local mp; unmount_all_under "$1" | while IFS= read -r mp; do echo "unmounted $(rel "$mp")" >&2; done; }
 cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  [ -n "$MNTS" ] && unmount_all_under "$MNTS"
-  unmount_all_under "$WORK"
+  [ -n "$MNTS" ] && unmount_logged "$MNTS"
+  unmount_logged "$WORK"
   local p
   for p in "${DAEMONS[@]}"; do alive "$p" && kill -TERM "$p" 2>/dev/null; done
   sleep 0.2
@@ -159,12 +143,12 @@ trap 'exit 143' TERM
 if [ -f "$WORK/.scratch" ]; then
   old=$(cat "$WORK/.scratch")
   if [[ "$old" == /tmp/thawbench.* ]] && [ -d "$old" ]; then
-    unmount_all_under "$old"
+    unmount_logged "$old"
     rm -rf --one-file-system "$old"
   fi
   rm -f "$WORK/.scratch"
 fi
-unmount_all_under "$WORK"
+unmount_logged "$WORK"
 rm -rf --one-file-system "$RUN"
 # Mount points and control sockets live in a private directory outside the
 # checkout: tools that walk the checkout (grep -r, find, indexers) must not
@@ -469,8 +453,8 @@ ttfr_one() { # SETUP N RUN
       mnt=$MNTS/a-thawfs; fresh_dir "$mnt"; fresh_dir "$RUN/a-cache"
       out=$("$TTFR" --pids-out "$RUN/pids" --read "$mnt/$DEEP" -- "$THAWFS" --repo "$REPO" --commit main \
             --cache "$RUN/a-cache" --control "$SOCKDIR/a.sock" --log "$LOGDIR/thawfs-a.log" "$mnt" 2>>"$LOG" 9>&-) ||
-        { fail_note "n=$n a run $i: thawfs mount+read failed"; adopted_pid "$RUN/pids" || true; unmount_all_under "$MNTS"; return 1; }
-      adopted_pid "$RUN/pids" || { fail_note "n=$n a run $i: thawfs daemon pid not found"; unmount_all_under "$MNTS"; return 1; }
+        { fail_note "n=$n a run $i: thawfs mount+read failed"; adopted_pid "$RUN/pids" || true; unmount_logged "$MNTS"; return 1; }
+      adopted_pid "$RUN/pids" || { fail_note "n=$n a run $i: thawfs daemon pid not found"; unmount_logged "$MNTS"; return 1; }
       pid=$APID
       if st=$(ctl_status "$SOCKDIR/a.sock"); then
         sample "$n" a reads_ready_ms thawfs "$i" "$(jq -r .reads_ready_ms <<<"$st")" ms
@@ -498,13 +482,13 @@ ttfr_one() { # SETUP N RUN
       local opts="lowerdir=$CO,upperdir=$RUN/a-up,workdir=$RUN/a-wk"
       if [ "$s" = fovl ]; then
         out=$("$TTFR" --pids-out "$RUN/pids" --read "$mnt/$DEEP" -- fuse-overlayfs -o "$opts" "$mnt" 2>>"$LOG" 9>&-) ||
-          { fail_note "n=$n a run $i: fuse-overlayfs mount+read failed"; unmount_all_under "$MNTS"; return 1; }
+          { fail_note "n=$n a run $i: fuse-overlayfs mount+read failed"; unmount_logged "$MNTS"; return 1; }
         pid=""; adopted_pid "$RUN/pids" && pid=$APID
         unmount_fuse "$mnt" "$pid"
         [ "$EXIT_MS" = nan ] || sample "$n" a exit_after_unmount_ms fovl "$i" "$EXIT_MS" ms
       else
         out=$("$TTFR" --read "$mnt/$DEEP" -- mount -t overlay overlay -o "$opts" "$mnt" 2>>"$LOG") ||
-          { fail_note "n=$n a run $i: overlayfs mount+read failed"; unmount_all_under "$MNTS"; return 1; }
+          { fail_note "n=$n a run $i: overlayfs mount+read failed"; unmount_logged "$MNTS"; return 1; }
         umount "$mnt"
       fi
       rm -rf "$RUN/a-up" "$RUN/a-wk" ;;
@@ -588,7 +572,7 @@ section_b() {
     for s in "${setups[@]}"; do
       drop_caches
       if ! mount_setup "$s" "b-$s"; then
-        fail_note "n=$n b run $i: mounting $s failed"; unmount_all_under "$MNTS"; line+=" $s=err"; continue
+        fail_note "n=$n b run $i: mounting $s failed"; unmount_logged "$MNTS"; line+=" $s=err"; continue
       fi
       local dir=$M_DIR pid=$M_PID sock=$M_SOCK first=err warm=err
       if [ "$s" = thawfs_r ]; then
@@ -671,7 +655,7 @@ section_cd() {
   log "n=$n c. warm reads: mounting ${setups[*]}"
   drop_caches
   for s in "${setups[@]}"; do
-    mount_setup "$s" "c-$s" || { fail_note "n=$n c: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
+    mount_setup "$s" "c-$s" || { fail_note "n=$n c: mounting $s failed"; unmount_logged "$MNTS"; return 1; }
     DIR[$s]=$M_DIR PID[$s]=$M_PID
   done
   local sock=$SOCKDIR/c-thawfs.sock tpid=${PID[thawfs]}

@@ -108,24 +108,8 @@ FAILURES=()
 DISTURBED=()     # measurements during which another process dropped the page cache
 
 # ------------------------------------------------------------- cleanup ----
-mounts_under() { # "type<TAB>mountpoint" of the mounts under $1
-  local mp typ
-  while read -r _ mp typ _; do
-    mp=$(printf '%b' "${mp//\\/\\0}")
-    case "$mp" in "$1"/*) printf '%s\t%s\n' "$typ" "$mp" ;; esac
-  done </proc/mounts
-}
-unmount_all_under() {
-  local typ mp
-  mounts_under "$1" | tac | while IFS=$'\t' read -r typ mp; do
-    case "$typ" in
-      fuse*) fusermount3 -u "$mp" 2>/dev/null || fusermount3 -uz "$mp" 2>/dev/null || true ;;
-      *) umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true ;;
-    esac
-    log "unmounted $mp"
-  done
-}
-alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+. "$ROOT/bench/lib.sh"
+unmount_logged() { local mp; unmount_all_under "$1" | while IFS= read -r mp; do log "unmounted $mp"; done; }
 # ours: still one of the daemons this run started (its command line names our
 # scratch directory), not a process that got the pid later
 ours() { alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$SCRATCH/"; }
@@ -138,7 +122,7 @@ cleanup() {
   local rc=$? p i
   set +e
   trap - EXIT INT TERM
-  [ -n "$MNTS" ] && unmount_all_under "$MNTS"
+  [ -n "$MNTS" ] && unmount_logged "$MNTS"
   for p in "${DAEMONS[@]}"; do
     for ((i = 0; i < 100; i++)); do alive "$p" || break; sleep 0.05; done
     ours "$p" && kill -TERM "$p" 2>/dev/null
@@ -160,7 +144,7 @@ trap 'exit 143' TERM
 if [ -f "$WORK/.scratch" ]; then  # an interrupted run's mounts
   old=$(cat "$WORK/.scratch")
   if [[ "$(basename "$old")" == thawwrite.* ]] && [ -d "$old" ]; then
-    unmount_all_under "$old"
+    unmount_logged "$old"
     rm -rf --one-file-system "$old"
   fi
   rm -f "$WORK/.scratch"
@@ -796,7 +780,7 @@ declare -A K_DIR=() K_UP=() K_PID=() K_SOCK=()
 step1_one() { # SETUP RUN
   local s=$1 i=$2 out cnt rd0
   local tag=w1-$s-$i
-  mount_setup "$s" "$tag" || { fail_note "step 1 run $i: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
+  mount_setup "$s" "$tag" || { fail_note "step 1 run $i: mounting $s failed"; unmount_logged "$MNTS"; return 1; }
   K_DIR[$s/$i]=$M_DIR K_UP[$s/$i]=$M_UP K_PID[$s/$i]=$M_PID K_SOCK[$s/$i]=$M_SOCK
   [ "$s" != native ] || NAT_DIRTY=1
   sync
@@ -852,7 +836,7 @@ step2_one() { # SETUP RUN
 # contents, and (not native) the copies in the upper directory.
 step3_one() {
   local s=$1 i=$2 tag=w3 out bad p
-  mount_setup "$s" "$tag" || { fail_note "step 3 run $i: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
+  mount_setup "$s" "$tag" || { fail_note "step 3 run $i: mounting $s failed"; unmount_logged "$MNTS"; return 1; }
   [ "$s" != native ] || NAT_DIRTY=1
   drop_caches
   local rd0; rd0=$(disk_reads)
@@ -882,7 +866,7 @@ step3_one() {
 # Step 4: dd 1 GiB with conv=fsync (fsync reaches the daemon on FUSE).
 step4_one() {
   local s=$1 i=$2 tag=w4 out sz
-  mount_setup "$s" "$tag" || { fail_note "step 4 run $i: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
+  mount_setup "$s" "$tag" || { fail_note "step 4 run $i: mounting $s failed"; unmount_logged "$MNTS"; return 1; }
   sync
   if out=$("$HELPER" run -C "$M_DIR" -- dd if=/dev/zero of=wbench.bin bs=1M count="$DD_MIB" conv=fsync status=none 2>>"$LOG"); then
     sample 4 ms "$s" "$i" "$out" ms
@@ -907,7 +891,7 @@ step4_one() {
 # files, then the timed git status --porcelain; it must list exactly those.
 step5_one() {
   local s=$1 i=$2 tag=w5 out n
-  mount_setup "$s" "$tag" || { fail_note "step 5 run $i: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
+  mount_setup "$s" "$tag" || { fail_note "step 5 run $i: mounting $s failed"; unmount_logged "$MNTS"; return 1; }
   [ "$s" != thawfs ] || wait_dotgit "$M_SOCK" || true
   if ! git -C "$M_DIR" status --porcelain >"$RUN/st0" 2>>"$LOG"; then
     fail_note "step 5 run $i: first git status on $s failed"
@@ -938,7 +922,7 @@ step5_one() {
 # the workspace); the program must print what the native build printed.
 step6_one() {
   local s=$1 i=$2 tag=w6 out got
-  mount_setup "$s" "$tag" || { fail_note "step 6 run $i: mounting $s failed"; unmount_all_under "$MNTS"; return 1; }
+  mount_setup "$s" "$tag" || { fail_note "step 6 run $i: mounting $s failed"; unmount_logged "$MNTS"; return 1; }
   [ "$s" != native ] || NAT_DIRTY=1
   sync
   if out=$("$HELPER" run -C "$M_DIR/$PROJ" -- make -j2 -s 2>>"$LOG"); then
@@ -1004,7 +988,7 @@ step7_one() { # VARIANT(a|b) RUN
       { fail_note "step $step run $i: origin clone failed"; return 1; }
   fi
   T_REPO=$RUN/w7-repo.git
-  mount_setup thawfs "$tag" --remote "$ob" --branch main || { T_REPO=""; fail_note "step $step run $i: mounting thawfs failed"; unmount_all_under "$MNTS"; return 1; }
+  mount_setup thawfs "$tag" --remote "$ob" --branch main || { T_REPO=""; fail_note "step $step run $i: mounting thawfs failed"; unmount_logged "$MNTS"; return 1; }
   T_REPO=""
   if [ "$v" = b ]; then
     wait_synced "$M_SOCK" "$OLD" || { unmount_setup thawfs "$tag"; return 1; }

@@ -390,12 +390,8 @@ int fs__copy_up_tree(struct fs *fs, struct fs_node *dir)
 		int ufd = fs__upper_dirfd(fs, dir, &owned);
 		if (ufd < 0)
 			return ufd;
-		int fd = openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = fs__upper_mark_opaque(ufd, ".");
 		fs__upper_fd_put(ufd, owned);
-		if (fd < 0)
-			return -errno;
-		r = fsetxattr(fd, FS_XATTR_OPAQUE, "y", 1, 0) < 0 ? -errno : 0;
-		close(fd);
 		if (r == 0) {
 			dir->dir_layers = 0;
 			dir->dir_git = false;

@@ -199,16 +199,11 @@ static int gather_layer(struct fs *fs, int li, const char *rel, bool root, struc
 /* The upper layer's copy of directory dir. */
 static int gather_upper(struct fs *fs, struct fs_node *dir, struct cands *c, bool *opaque)
 {
-	bool owned;
-	int ufd = fs__upper_dirfd(fs, dir, &owned);
-	if (ufd == -ENOENT)
+	int dfd = fs__upper_dir_open(fs, dir);
+	if (dfd == -ENOENT)
 		return 0;
-	if (ufd < 0)
-		return ufd;
-	int dfd = openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	fs__upper_fd_put(ufd, owned);
 	if (dfd < 0)
-		return -errno;
+		return dfd;
 	char v[8];
 	if (fgetxattr(dfd, FS_XATTR_OPAQUE, v, sizeof(v)) == 1 && v[0] == 'y')
 		*opaque = true;

@@ -385,6 +385,11 @@ int fs__upper_stat(struct fs *fs, struct fs_node *n, struct stat *st);
 /* Opens the upper file of n (n->up != FS_UP_NONE). */
 int fs__upper_open(struct fs *fs, struct fs_node *n, int flags);
 int fs__upper_whiteout(int dfd, const char *name);
+/* A readable descriptor of dir's upper directory (caller closes); -ENOENT
+ * when it has none. Callers hold rename_lock for reading. */
+int fs__upper_dir_open(struct fs *fs, struct fs_node *dir);
+/* Marks the upper directory pfd/name ("." for pfd itself) opaque. */
+int fs__upper_mark_opaque(int pfd, const char *name);
 int fs__upper_readlink(struct fs *fs, struct fs_node *n, char *buf, size_t len);
 /* Hard links of the upper layer map to one node (so the kernel sees one
  * inode); links_lock held. */

@@ -299,6 +299,8 @@ int fs_run(const struct fs_options *opt)
 	fs->root->dir_layers = (fs->nlayers >= 32) ? 0xffffffffu : ((1u << fs->nlayers) - 1);
 	fs->root->dir_git = true;
 	fs->root->dir_upper = fs->upper != NULL;
+	if (fs->upper)
+		fs->root->up = FS_UP_FULL; /* its xattrs live on the upper root */
 	git_oid_cpy(&fs->root->oid, fs_git_tree_id(fs->git));
 	fs->root->mtime_sec = fs->root->ctime_sec = fs->time_sec;
 	fs->root->uid = fs->uid;

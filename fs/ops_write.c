@@ -147,10 +147,7 @@ static int make_entry(struct fs *fs, fuse_req_t req, struct fs_node *parent, con
 		}
 		if (r == 0 && lower) {
 			/* Over a deleted lower directory: show none of it. */
-			int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			r = dfd < 0 || fsetxattr(dfd, FS_XATTR_OPAQUE, "y", 1, 0) < 0 ? -errno : 0;
-			if (dfd >= 0)
-				close(dfd);
+			r = fs__upper_mark_opaque(pfd, name);
 		}
 		break;
 	case MK_LINK:
@@ -358,16 +355,11 @@ out:
  * view) so it can be removed or replaced. */
 static int clear_whiteouts(struct fs *fs, struct fs_node *dir)
 {
-	bool owned;
-	int ufd = fs__upper_dirfd(fs, dir, &owned);
-	if (ufd == -ENOENT)
+	int fd = fs__upper_dir_open(fs, dir);
+	if (fd == -ENOENT)
 		return 0;
-	if (ufd < 0)
-		return ufd;
-	int fd = openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	fs__upper_fd_put(ufd, owned);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	DIR *dd = fdopendir(fd);
 	if (!dd) {
 		close(fd);
@@ -508,10 +500,7 @@ static int make_opaque(struct fs *fs, int pfd, const char *name, struct fs_node 
 {
 	if (!fs->upper_xattr)
 		return -EXDEV;
-	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int r = fd < 0 || fsetxattr(fd, FS_XATTR_OPAQUE, "y", 1, 0) < 0 ? -errno : 0;
-	if (fd >= 0)
-		close(fd);
+	int r = fs__upper_mark_opaque(pfd, name);
 	if (r == 0) {
 		n->dir_layers = 0;
 		n->dir_git = false;
@@ -945,16 +934,22 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 		return;
 	}
 	pthread_rwlock_rdlock(&fs->rename_lock);
-	bool owned;
-	int ufd = fs__upper_dirfd(fs, n, &owned);
-	int fd = ufd < 0 ? ufd : openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ufd >= 0)
-		fs__upper_fd_put(ufd, owned);
+	int fd = fs__upper_dir_open(fs, n);
 	pthread_rwlock_unlock(&fs->rename_lock);
 	int r = fd < 0 ? ENOENT : (fsync(fd) < 0 ? errno : 0);
 	if (fd >= 0)
 		close(fd);
 	fuse_reply_err(req, r);
+}
+
+/* The upper copy of n, opened to change its xattrs. */
+static int xattr_fd(struct fs *fs, struct fs_node *n)
+{
+	if (S_ISLNK(n->mode))
+		return -EPERM; /* user xattrs are not allowed on symlinks */
+	if (S_ISDIR(n->mode))
+		return fs__upper_dir_open(fs, n); /* the root included */
+	return fs__upper_open(fs, n, O_RDONLY);
 }
 
 static void do_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
@@ -974,9 +969,7 @@ static void do_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	pthread_rwlock_rdlock(&fs->rename_lock);
 	int r = fs__copy_up_meta(fs, n);
 	if (r == 0) {
-		int fd = S_ISLNK(n->mode) ? -EPERM : fs__upper_open(fs, n, O_RDONLY | (S_ISDIR(n->mode) ? O_DIRECTORY : 0));
-		if (S_ISDIR(n->mode) && n->parent == NULL)
-			fd = openat(fs->upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = xattr_fd(fs, n);
 		if (fd < 0)
 			r = fd;
 		else {
@@ -1002,11 +995,9 @@ static void do_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	pthread_rwlock_rdlock(&fs->rename_lock);
-	int r = n->up == FS_UP_NONE ? -ENODATA : 0;
+	int r = n->up == FS_UP_NONE && n != fs->root ? -ENODATA : 0;
 	if (r == 0) {
-		int fd = S_ISLNK(n->mode) ? -EPERM : fs__upper_open(fs, n, O_RDONLY | (S_ISDIR(n->mode) ? O_DIRECTORY : 0));
-		if (S_ISDIR(n->mode) && n->parent == NULL)
-			fd = openat(fs->upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = xattr_fd(fs, n);
 		if (fd < 0)
 			r = fd;
 		else {

@@ -205,6 +205,27 @@ int fs__upper_open(struct fs *fs, struct fs_node *n, int flags)
 	return fd;
 }
 
+int fs__upper_dir_open(struct fs *fs, struct fs_node *dir)
+{
+	bool owned;
+	int ufd = fs__upper_dirfd(fs, dir, &owned);
+	if (ufd < 0)
+		return ufd;
+	int fd = openat(ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+	fs__upper_fd_put(ufd, owned);
+	return fd < 0 ? -e : fd;
+}
+
+int fs__upper_mark_opaque(int pfd, const char *name)
+{
+	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = fd < 0 || fsetxattr(fd, FS_XATTR_OPAQUE, "y", 1, 0) < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 int fs__upper_whiteout(int dfd, const char *name)
 {
 	if (mknodat(dfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0)

@@ -410,6 +410,12 @@ static void t_xattr(void)
 	FAILS(setxattr("lower/x", "user.test", "v2", 2, XATTR_CREATE), EEXIST);
 	OK(removexattr("lower/x", "user.test"));
 	CHECK(getxattr("lower/x", "user.test", buf, sizeof(buf)) < 0 && errno == ENODATA, "removed");
+	/* on the workspace's root directory and on a lower directory */
+	OK(setxattr(".", "user.root", "r", 1, 0));
+	CHECK(getxattr(".", "user.root", buf, sizeof(buf)) == 1 && buf[0] == 'r', "xattr on the root");
+	OK(removexattr(".", "user.root"));
+	OK(setxattr("lower/d0", "user.dir", "d", 1, 0));
+	CHECK(getxattr("lower/d0", "user.dir", buf, sizeof(buf)) == 1 && buf[0] == 'd', "xattr on a directory");
 }
 
 int main(int argc, char **argv)

@@ -357,10 +357,28 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 /* xattrs: git content has none; layer files pass theirs through. */
 /* A path (through /proc/self/fd) to the file holding n's xattrs, or
  * -ENODATA when n has none (git content). *out_fd is closed by the caller. */
-static int xattr_path(struct fs *fs, struct fs_node *n, char *buf, size_t len, int *out_fd, bool *follow)
+static int xattr_path(struct fs *fs, struct fs_node *n, char *buf, size_t len, int *out_fd, bool *follow,
+                      bool *locked)
 {
 	*follow = false;
 	*out_fd = -1;
+	*locked = false;
+	if (n->up != FS_UP_NONE && n->parent && !n->orphan) {
+		/* Through the parent's cached directory descriptor: no open and
+		 * close per request (the kernel asks for security.capability
+		 * before every write). rename_lock stays held for the caller's
+		 * *xattr call, so the name cannot move meanwhile. */
+		pthread_rwlock_rdlock(&fs->rename_lock);
+		bool owned;
+		int pfd = fs__upper_dirfd(fs, n->parent, &owned);
+		if (pfd >= 0 && !owned && snprintf(buf, len, "/proc/self/fd/%d/%s", pfd, n->name) < (int)len) {
+			*locked = true;
+			return 0;
+		}
+		if (pfd >= 0)
+			fs__upper_fd_put(pfd, owned);
+		pthread_rwlock_unlock(&fs->rename_lock);
+	}
 	if (n->up != FS_UP_NONE) {
 		int fd = S_ISDIR(n->mode) && !n->parent ? dup(fs->upper_fd) : fs__upper_open(fs, n, O_PATH);
 		if (fd < 0)
@@ -417,9 +435,9 @@ static void getxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, size
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	bool follow;
+	bool follow, locked;
 	if (!strncmp(name, FS_XATTR_PREFIX, strlen(FS_XATTR_PREFIX)) ||
-	    xattr_path(fs, n, path, sizeof(path), &pfd, &follow) < 0) {
+	    xattr_path(fs, n, path, sizeof(path), &pfd, &follow, &locked) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -428,8 +446,15 @@ static void getxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, size
 		fuse_reply_err(req, ENOMEM);
 	} else {
 		ssize_t r = follow ? getxattr(path, name, buf, size) : lgetxattr(path, name, buf, size);
+		int e = errno;
+		if (locked)
+			pthread_rwlock_unlock(&fs->rename_lock);
+		locked = false;
+		errno = e;
 		reply_xattr_result(req, size, r, buf);
 	}
+	if (locked)
+		pthread_rwlock_unlock(&fs->rename_lock);
 	free(buf);
 	if (pfd >= 0)
 		close(pfd);
@@ -452,9 +477,11 @@ static void listxattr_impl(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	bool follow;
-	if (xattr_path(fs, n, path, sizeof(path), &pfd, &follow) == 0) {
+	bool follow, locked;
+	if (xattr_path(fs, n, path, sizeof(path), &pfd, &follow, &locked) == 0) {
 		len = follow ? listxattr(path, buf, XATTR_LIST_MAX) : llistxattr(path, buf, XATTR_LIST_MAX);
+		if (locked)
+			pthread_rwlock_unlock(&fs->rename_lock);
 		if (len < 0)
 			len = 0;
 		len = filter_list(buf, len);

@@ -7,6 +7,8 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libfuse3-dev fuse3 libgit2-dev libjansson-dev libcmocka-dev
   jq attr bubblewrap crun
+  liblz4-dev libsqlite3-dev sqlite3 lz4 libuv1-dev libhttp-parser-dev
+  libcurl4-openssl-dev clang libclang-rt-14-dev libfuzzer-14-dev
 )
 [ "${THAW_BENCH_DEPS:-0}" = 1 ] && PKGS+=(fuse-overlayfs fio)
 

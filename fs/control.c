@@ -75,10 +75,11 @@ struct json_t *fs__status_json(struct fs *fs)
 	                          "size", (json_int_t)fs_cache_size_estimate(fs->cache));
 	double ready = (double)(fs->mounted.tv_sec - fs->started.tv_sec) * 1e3 +
 	               (double)(fs->mounted.tv_nsec - fs->started.tv_nsec) / 1e6;
-	json_t *j = json_pack("{s:b,s:s,s:s,s:s?,s:s,s:s,s:s?,s:b,s:o,s:o,s:s,s:I,s:f,s:f,s:I,s:o,s:o,s:o}",
+	json_t *j = json_pack("{s:b,s:s,s:s,s:s?,s:s,s:s,s:s?,s:b,s:o,s:s?,s:o,s:o,s:s,s:I,s:f,s:f,s:I,s:o,s:o,s:o}",
 	                      "ok", 1, "commit", commit, "tree", tree, "branch", branch,
 	                      "repo", fs->opt.repo, "mountpoint", fs->opt.mountpoint, "upper", fs->upper,
-	                      "writable", fs->upper != NULL, "layers", layers, "cache", cache,
+	                      "writable", fs->upper != NULL, "layers", layers, "store", fs->store_dir,
+	                      "layer_info", fs__store_layer_info(fs), "cache", cache,
 	                      "dotgit", state == 0 ? "preparing" : state > 0 ? "ready" : "failed",
 	                      "index_entries", (json_int_t)entries, "index_ms", index_ms,
 	                      "reads_ready_ms", ready, "pid", (json_int_t)getpid(), "counters", counters,

@@ -56,6 +56,35 @@ static void set_times(int dfd, const char *name, const struct stat *st, int flag
 	(void)utimensat(dfd, name, ts, flags);
 }
 
+struct xattr_target {
+	char path[64 + NAME_MAX];
+};
+
+static int set_one_xattr(void *arg, const char *name, const void *value, size_t len)
+{
+	struct xattr_target *t = arg;
+	if (!strncmp(name, FS_XATTR_PREFIX, strlen(FS_XATTR_PREFIX)))
+		return 0; /* thawfs's own names never come from below */
+	if (lsetxattr(t->path, name, value, len, 0) < 0 && errno != EPERM && errno != ENOTSUP)
+		return -errno; /* EPERM: user.* on a symlink, or an unprivileged trusted.* */
+	return 0;
+}
+
+/* A store layer entry's xattrs go with its copy-up (directory layer files
+ * keep theirs only in the layer). */
+static int copy_store_xattrs(struct fs *fs, struct fs_node *n, int dfd, const char *name)
+{
+	if (n->layer < 0 || !fs->layer[n->layer].store || !(atomic_load(&n->flags) & FS_NODE_XATTRS))
+		return 0;
+	char rel[PATH_MAX];
+	struct xattr_target t;
+	int r = fs__node_lowerpath(n, rel, sizeof(rel));
+	if (r < 0)
+		return r;
+	snprintf(t.path, sizeof(t.path), "/proc/self/fd/%d/%s", dfd, name);
+	return fs__store_xattr_each(fs, n->layer, rel, set_one_xattr, &t);
+}
+
 int fs__copy_up_dir(struct fs *fs, struct fs_node *dir)
 {
 	if (!dir->parent || dir->dir_upper)
@@ -80,6 +109,8 @@ int fs__copy_up_dir(struct fs *fs, struct fs_node *dir)
 	} else {
 		(void)fchownat(pfd, dir->name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
 		(void)fchmodat(pfd, dir->name, st.st_mode & 07777, 0);
+		if (copy_store_xattrs(fs, dir, pfd, dir->name) < 0)
+			fs_log("thawfs: copy-up of %s: xattrs not copied", dir->name);
 		set_times(pfd, dir->name, &st, AT_SYMLINK_NOFOLLOW);
 		dir->dir_upper = true;
 		dir->up = FS_UP_FULL;
@@ -90,10 +121,33 @@ done:
 	return r;
 }
 
+/* The content of a store layer file (or of a content id origin), through
+ * the hydration cache. */
+static int store_open(struct fs *fs, struct fs_node *n, int *out_fd)
+{
+	if (atomic_load(&n->flags) & FS_NODE_BAD_OBJECT)
+		return -EIO;
+	uint64_t size = atomic_load(&n->size);
+	struct fs_store_fill f = {.fs = fs, .li = n->layer >= 0 ? n->layer : -1, .git = n->layer == FS_LAYER_CID};
+	bool hydrated;
+	int r = fs_cache_get(fs->cache, &n->oid, size, fs__store_fill, &f, out_fd, &hydrated);
+	if (r < 0) {
+		fs__node_mark_bad(fs, n, EIO, f.msg[0] ? f.msg : strerror(-r));
+		return -EIO;
+	}
+	if (hydrated) {
+		FS_STAT_ADD(fs, hydrations, 1);
+		FS_STAT_ADD(fs, bytes_hydrated, size);
+	}
+	return 0;
+}
+
 int fs__lower_open(struct fs *fs, struct fs_node *n, int *out_fd)
 {
 	char rel[PATH_MAX];
 	int r;
+	if ((n->layer >= 0 && fs->layer[n->layer].store) || n->layer == FS_LAYER_CID)
+		return store_open(fs, n, out_fd);
 	if (n->layer >= 0) {
 		if ((r = fs__node_lowerpath(n, rel, sizeof(rel))) < 0)
 			return r;
@@ -145,6 +199,11 @@ static int copy_fd(int in, int out, uint64_t size)
 
 static int read_lower_link(struct fs *fs, struct fs_node *n, char *buf, size_t len)
 {
+	if (n->layer >= 0 && fs->layer[n->layer].store) {
+		char rel[PATH_MAX];
+		int r = fs__node_lowerpath(n, rel, sizeof(rel));
+		return r < 0 ? r : fs__store_readlink(fs, n->layer, rel, buf, len);
+	}
 	if (n->layer >= 0) {
 		char rel[PATH_MAX];
 		int r = fs__node_lowerpath(n, rel, sizeof(rel));
@@ -208,6 +267,10 @@ static int meta_locked(struct fs *fs, struct fs_node *n, bool with_data)
 			if (n->layer == FS_LAYER_GIT) {
 				git_oid_tostr(hex, sizeof(hex), &n->oid);
 				snprintf(origin, sizeof(origin), "git:%s", hex);
+			} else if (fs->layer[n->layer].store) {
+				/* By content id: valid whatever the layer order of a later mount. */
+				git_oid_tostr(hex, sizeof(hex), &n->oid);
+				snprintf(origin, sizeof(origin), "cid:%s", hex);
 			} else {
 				char rel[PATH_MAX];
 				if ((r = fs__node_lowerpath(n, rel, sizeof(rel))) < 0)
@@ -229,6 +292,8 @@ static int meta_locked(struct fs *fs, struct fs_node *n, bool with_data)
 	}
 	if (!S_ISREG(st.st_mode))
 		(void)fchownat(fs->work_fd, tmp, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+	if ((r = copy_store_xattrs(fs, n, fs->work_fd, tmp)) < 0)
+		goto done;
 	set_times(fs->work_fd, tmp, &st, AT_SYMLINK_NOFOLLOW);
 	if (renameat(fs->work_fd, tmp, pfd, n->name) < 0) {
 		r = -errno;

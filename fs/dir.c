@@ -15,7 +15,15 @@
  * (the session's writable directory, fs/upper.c), with the kernel overlayfs
  * conventions: a whiteout is a 0/0 character device, an opaque directory
  * carries the xattr user.thaw.opaque, and a file whose data is still below
- * (metacopy) carries user.thaw.origin ("git:<id>" or "layer:<n>:<path>").
+ * (metacopy) carries user.thaw.origin ("git:<id>", "layer:<n>:<path>" or
+ * "cid:<id>", see fs/upper.c).
+ *
+ * A store layer (fs/layer_store.c) is a source like a directory layer, read
+ * from its manifest: whiteouts and opaque directories are manifest entries;
+ * it contributes to every merged directory it is not hidden from (its
+ * manifest answers an empty listing where it has nothing); and in .git its
+ * entries sort above the synthesized layer 0, so a restored session keeps
+ * its own HEAD, refs, objects and index.
  *
  * A loaded directory's entries (dirents.c) change only under the directory's
  * write lock (one of 256 striped rwlocks); lookups and listings take the read
@@ -24,6 +32,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -42,14 +51,18 @@
 struct cand {
 	char *name;
 	int rank;       /* layer index, or RANK_GIT */
+	int key;        /* sort key: 2 * rank, but the synthesized .git (layer 0) sorts
+	                 * below store layers that provide .git entries */
 	bool whiteout;
+	bool opaque;    /* store layer directories: nothing below this layer shows */
+	bool xattrs;    /* store layer entries with xattrs */
 	uint32_t mode;
 	uint64_t size;
 	struct timespec mtime, ctime;
 	uint32_t uid, gid;
 	uint64_t upino; /* upper entries: inode number in the upper filesystem */
 	nlink_t nlink;
-	git_oid oid;    /* git entries */
+	git_oid oid;    /* git entries; store layer files: the content id */
 	char *origin;   /* upper metacopy entries: the xattr's value */
 };
 
@@ -93,8 +106,8 @@ static int cmp_cand(const void *a, const void *b)
 	int r = strcmp(x->name, y->name);
 	if (r)
 		return r;
-	if (x->rank != y->rank)
-		return x->rank - y->rank;
+	if (x->key != y->key)
+		return x->key - y->key;
 	return (int)x->whiteout - (int)y->whiteout; /* an entry before its layer's whiteout */
 }
 
@@ -186,7 +199,7 @@ static int gather_layer(struct fs *fs, int li, const char *rel, bool root, struc
 			break;
 		e->rank = li;
 		e->mode = st.st_mode;
-		e->size = (uint64_t)st.st_size;
+		e->size = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? (uint64_t)st.st_rdev : (uint64_t)st.st_size;
 		e->mtime = st.st_mtim;
 		e->ctime = st.st_ctim;
 		e->uid = st.st_uid;
@@ -194,6 +207,54 @@ static int gather_layer(struct fs *fs, int li, const char *rel, bool root, struc
 	}
 	closedir(d);
 	return r;
+}
+
+struct store_gather {
+	struct cands *c;
+	int li;
+	bool root;
+	int r;
+};
+
+static int store_entry(void *arg, const struct fs_sentry *s)
+{
+	struct store_gather *g = arg;
+	struct cand *e;
+	if (!strcmp(s->name, ".") || !strcmp(s->name, ".."))
+		return 0;
+	if (g->root && !strcmp(s->name, FS_WORKDIR))
+		return 0;
+	if ((g->r = cands_push(g->c, s->name, strlen(s->name), &e)) < 0)
+		return g->r;
+	e->rank = g->li;
+	if (s->whiteout) {
+		e->whiteout = true;
+		return 0;
+	}
+	e->mode = s->mode;
+	e->size = s->size;
+	e->mtime.tv_sec = s->mtime_sec;
+	e->mtime.tv_nsec = s->mtime_nsec;
+	e->ctime = e->mtime;
+	e->uid = s->uid;
+	e->gid = s->gid;
+	e->opaque = s->opaque;
+	e->xattrs = s->has_xattrs;
+	if (S_ISREG(s->mode))
+		git_oid_cpy(&e->oid, &s->cid);
+	return 0;
+}
+
+/* A store layer's entries of directory rel ("." for the root). A store
+ * layer may provide .git entries (a frozen session's commits, refs, index):
+ * they show above the synthesized .git (see gather). */
+static int gather_store(struct fs *fs, int li, const char *rel, bool root, struct cands *c)
+{
+	struct store_gather g = {c, li, root, 0};
+	int r = fs__store_list(fs, li, root ? "" : rel, store_entry, &g);
+	if (g.r < 0)
+		return g.r;
+	return r < 0 ? -EIO : 0;
 }
 
 /* The upper layer's copy of directory dir. */
@@ -315,13 +376,20 @@ struct choice {
 	git_oid tree_oid;
 };
 
-static void decide(struct cand *v, size_t k, struct choice *c)
+/* store_mask: the store layers. A store layer contributes to every merged
+ * directory it is not hidden from, whether or not its manifest has an entry
+ * for the directory itself (a layer may hold "src/x" or a whiteout of it
+ * without "src"): its manifest answers an empty listing where it has none. */
+static void decide(struct cand *v, size_t k, struct choice *c, uint32_t store_mask)
 {
+	int stop = RANK_GIT; /* layers of rank >= stop are hidden from the name */
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < k; i++) {
 		struct cand *e = &v[i];
-		if (e->whiteout)
+		if (e->whiteout) {
+			stop = e->rank;
 			break; /* hides this name in every lower source */
+		}
 		if (e->rank != RANK_UPPER)
 			c->has_lower = true;
 		bool isdir = S_ISDIR(e->mode);
@@ -331,6 +399,7 @@ static void decide(struct cand *v, size_t k, struct choice *c)
 		} else if (!isdir || !S_ISDIR(c->win->mode)) {
 			/* A lower non-directory under the winner: hidden, but a
 			 * removal of the winner must still leave a whiteout. */
+			stop = e->rank;
 			break;
 		}
 		if (!isdir) {
@@ -349,7 +418,15 @@ static void decide(struct cand *v, size_t k, struct choice *c)
 			c->dir_upper = true;
 		} else {
 			c->dir_layers |= 1u << e->rank;
+			if (e->opaque) {
+				stop = e->rank + 1;
+				break; /* an opaque store directory: nothing below shows */
+			}
 		}
+	}
+	if (c->win && S_ISDIR(c->win->mode) && store_mask && stop > 0) {
+		uint32_t above = stop >= 32 ? 0xffffffffu : (1u << stop) - 1;
+		c->dir_layers |= store_mask & above;
 	}
 }
 
@@ -388,8 +465,9 @@ static void apply_choice(struct fs *fs, struct fs_node *n, struct fs_node *paren
 		n->ctime_nsec = (uint32_t)win->ctime.tv_nsec;
 		n->uid = win->uid;
 		n->gid = win->gid;
+		git_oid_cpy(&n->oid, &win->oid); /* store layer files: the content id */
 		atomic_store(&n->size, win->size);
-		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN);
+		atomic_store(&n->flags, FS_NODE_SIZE_KNOWN | (win->xattrs ? FS_NODE_XATTRS : 0));
 	}
 	if (S_ISDIR(n->mode)) {
 		n->dir_upper = c->dir_upper;
@@ -397,8 +475,7 @@ static void apply_choice(struct fs *fs, struct fs_node *n, struct fs_node *paren
 		n->dir_git = c->dir_git;
 		if (c->dir_git)
 			git_oid_cpy(&n->oid, &c->tree_oid);
-		if (!parent->parent && !strcmp(n->name, ".git") && (win->rank == 0 || win->rank == RANK_UPPER) &&
-		    (c->dir_layers & 1u))
+		if (!parent->parent && !strcmp(n->name, ".git") && win->rank != RANK_GIT && (c->dir_layers & 1u))
 			atomic_fetch_or(&n->flags, FS_NODE_DOTGIT);
 	}
 }
@@ -439,23 +516,40 @@ static int materialize(struct fs *fs, struct fs_node *parent, const struct choic
 /* Gathers and sorts the candidates of every name of dir. */
 static int gather(struct fs *fs, struct fs_node *dir, struct cands *c)
 {
-	char rel[PATH_MAX];
+	char rel[PATH_MAX] = ".";
 	bool opaque = false;
 	int r;
 	if (dir->dir_upper && (r = gather_upper(fs, dir, c, &opaque)) < 0)
 		return r;
-	if (dir->dir_layers && !opaque) {
+	if (fs->has_store_layers || (dir->dir_layers && !opaque)) {
 		if ((r = fs__node_relpath(dir, rel, sizeof(rel))) < 0)
 			return r;
+	}
+	if (dir->dir_layers && !opaque) {
 		for (int li = 0; li < fs->nlayers && !opaque; li++) {
 			if (!(dir->dir_layers & (1u << li)))
 				continue;
-			if ((r = gather_layer(fs, li, rel, dir->parent == NULL, c, &opaque)) < 0)
+			if (fs->layer[li].store)
+				r = gather_store(fs, li, rel, dir->parent == NULL, c);
+			else
+				r = gather_layer(fs, li, rel, dir->parent == NULL, c, &opaque);
+			if (r < 0)
 				return r;
 		}
 	}
 	if (dir->dir_git && !opaque && (r = gather_git(fs, dir, c)) < 0)
 		return r;
+	/* Sort keys: the rank, except that in .git the synthesized layer 0
+	 * sorts below the store layers, so a restored session keeps its own
+	 * HEAD, refs, objects and index where its snapshot has them. */
+	bool in_dotgit = fs->has_store_layers && dir->parent &&
+	                 (!strcmp(rel, ".git") || !strncmp(rel, ".git/", 5));
+	for (size_t i = 0; i < c->n; i++) {
+		struct cand *e = &c->v[i];
+		e->key = 2 * e->rank;
+		if (e->rank == 0 && fs->has_store_layers && (in_dotgit || (!dir->parent && !strcmp(e->name, ".git"))))
+			e->key = 2 * FS_MAX_LAYERS - 1;
+	}
 	if (c->n > 1)
 		qsort(c->v, c->n, sizeof(*c->v), cmp_cand);
 	return 0;
@@ -479,7 +573,7 @@ static int load(struct fs *fs, struct fs_node *dir, struct fs_dir **out)
 			j++;
 		struct choice ch;
 		struct fs_node *n;
-		decide(&c.v[i], j - i, &ch);
+		decide(&c.v[i], j - i, &ch, fs->store_mask);
 		if (ch.win) {
 			if ((r = materialize(fs, dir, &ch, &n)) < 0)
 				goto done;
@@ -543,7 +637,7 @@ int fs__dir_remerge(struct fs *fs, struct fs_node *dir, int64_t mtime, struct fs
 		while (j < c.n && !strcmp(c.v[j].name, c.v[i].name))
 			j++;
 		struct choice ch;
-		decide(&c.v[i], j - i, &ch);
+		decide(&c.v[i], j - i, &ch, fs->store_mask);
 		const char *name = c.v[i].name;
 		i = j;
 		if (!ch.win)
@@ -574,7 +668,8 @@ int fs__dir_remerge(struct fs *fs, struct fs_node *dir, int64_t mtime, struct fs
 				differs = !git_oid_equal(&n->oid, &ch.win->oid) || n->mode != ch.win->mode;
 			else
 				differs = n->mtime_sec != ch.win->mtime.tv_sec || n->mtime_nsec != (uint32_t)ch.win->mtime.tv_nsec ||
-				          atomic_load(&n->size) != ch.win->size || n->mode != ch.win->mode;
+				          atomic_load(&n->size) != ch.win->size || n->mode != ch.win->mode ||
+				          !git_oid_equal(&n->oid, &ch.win->oid);
 			apply_choice(fs, n, dir, &ch);
 			if (differs) {
 				if (ch.win->rank == RANK_GIT) {
@@ -725,6 +820,8 @@ void fs__node_mark_bad(struct fs *fs, struct fs_node *n, int err, const char *wh
 	fs__node_path_for_log(n, path, sizeof(path));
 	git_oid_tostr(hex, sizeof(hex), &n->oid);
 	fs_log("thawfs: %s: %s (object %s): %s", strerror(err), path, hex, what);
+	fs__event(fs, json_pack("{s:s,s:s,s:s,s:s,s:s}", "event", "error", "kind", "object", "object", hex, "path", path,
+	                        "error", what));
 }
 
 int fs__node_size(struct fs *fs, struct fs_node *n, uint64_t *out)
@@ -770,6 +867,10 @@ int fs__node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 	st->st_nlink = 1;
 	st->st_uid = n->uid;
 	st->st_gid = n->gid;
+	if (S_ISCHR(n->mode) || S_ISBLK(n->mode)) {
+		st->st_rdev = (dev_t)size; /* a lower device keeps its rdev in size */
+		size = 0;
+	}
 	st->st_size = (off_t)size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);

@@ -8,7 +8,12 @@
  *   request               response
  *   {"cmd":"status"}      {"ok":true, "commit":SHA (the tree shown now), "tree":SHA, "branch":NAME|null,
  *                          "repo":PATH, "mountpoint":PATH, "upper":PATH|null, "writable":BOOL,
- *                          "layers":[PATH...], "cache":{"dir","cap","size"},
+ *                          "layers":[PATH...] (topmost first; a store layer's directory),
+ *                          "store":PATH|null (--store),
+ *                          "layer_info":[{"kind":"dir"|"store", "path":PATH, "id":ID|null,
+ *                                         "layer_kind":"image"|"session"|"pre-exit"|null,
+ *                                         "synced_commit":SHA|null}...] (topmost first),
+ *                          "cache":{"dir","cap","size"},
  *                          "dotgit":"preparing"|"ready"|"failed", "index_entries":N, "index_ms":F,
  *                          "reads_ready_ms":F (process start -> mount up), "pid":N,
  *                          "gate":{"state":"open"|"syncing"|"frozen"|"sync-failed"|"readonly",
@@ -28,6 +33,8 @@
  *   {"cmd":"subscribe"}   {"ok":true,"subscribed":true}, then one line per event:
  *                         {"event":"change","op":OP,"path":P,...}, {"event":"sync","phase":
  *                         "start"|"fetch"|"done"|"error"|"policy",...}, {"event":"frozen"|"thawed"},
+ *                         {"event":"error","kind":"object","object":ID,"path":P,"error":MESSAGE}
+ *                         (a missing or corrupt object: that file answers EIO; once per file),
  *                         each with "seq" (increasing) and "time_ms"
  *   {"cmd":"evict"}       {"ok":true, "evicted":N}   (runs LRU eviction now)
  *   anything else         {"ok":false, "error":MESSAGE}
@@ -46,7 +53,8 @@
 struct fs_options {
 	const char *repo;          /* --repo */
 	const char *rev;           /* --commit */
-	const char *layers[31];    /* --layer, topmost first */
+	const char *layers[31];    /* --layer DIR|ID|LAYERDIR, topmost first */
+	const char *store;         /* --store: the snapshot store layer ids are looked up in */
 	int nlayers;
 	const char *cache_dir;     /* --cache; NULL: the user's cache directory */
 	uint64_t cache_cap;        /* --cache-size */

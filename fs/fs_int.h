@@ -4,7 +4,8 @@
  * The namespace a reader sees is a stack of read-only sources, topmost first:
  *
  *   layer 0            the synthesized .git directory (fs/dotgit.c), private to the mount
- *   layers 1..n        the --layer directories, first given is topmost
+ *   layers 1..n        the --layer directories or store layers (layer_store.c),
+ *                      first given is topmost
  *   the git tree       the tree of the mounted commit (fs/git_tree.c)
  *
  * Every path that is ever looked up gets one struct fs_node, created when its
@@ -35,6 +36,7 @@
 #define FS_LAYER_GIT   (-1)   /* data source is the git tree */
 #define FS_LAYER_NONE  (-2)   /* no data: e.g. a submodule's empty directory */
 #define FS_LAYER_UPPER (-3)   /* data source is the upper layer */
+#define FS_LAYER_CID   (-4)   /* data source is content id node->oid: any store, else git */
 #define FS_TIMEOUT    86400.0 /* entry/attr timeout, seconds: every change goes through us */
 #define FS_WORKDIR    ".thaw-work" /* reserved name at the upper root: temporaries, orphans */
 
@@ -45,6 +47,7 @@ enum {
 	FS_NODE_EIO_LOGGED = 1u << 2, /* the EIO was logged once */
 	FS_NODE_CACHED     = 1u << 3, /* content verified present in the hydration cache */
 	FS_NODE_DOTGIT     = 1u << 4, /* the .git directory: loading waits for the index */
+	FS_NODE_XATTRS     = 1u << 5, /* store layer entry with xattrs in its manifest */
 };
 
 /* node->up: how much of the node lives in the upper layer */
@@ -78,7 +81,7 @@ struct fs_node {
 	int64_t ctime_sec;
 	uint32_t ctime_nsec;
 	uint32_t uid, gid;
-	_Atomic uint64_t size;
+	_Atomic uint64_t size;    /* regular files: size; lower char/blk devices: rdev */
 	_Atomic uint32_t flags;
 	_Atomic int64_t touched;  /* last LRU touch of the cache entry, seconds */
 	_Atomic uint64_t nlookup; /* the kernel's references */
@@ -281,10 +284,62 @@ struct fs_events {
 };
 
 /* ---- the mount ---- */
+struct fs;
+struct snap_layer;
+struct snap_store;
 struct fs_layer {
-	char *path;  /* as given */
-	int rootfd;  /* O_PATH|O_DIRECTORY handle on the layer's root */
+	char *path;  /* as given (directories), the layer directory (store layers) */
+	int rootfd;  /* O_PATH|O_DIRECTORY handle on the layer's root; -1 for store layers */
+	struct snap_layer *store; /* a store layer (layer_store.c), else NULL */
+	char *arg;   /* store layers: the --layer argument (id, prefix or path) */
 };
+
+/* ---- store layers (layer_store.c): the only file that speaks snapshot.h ---- */
+/* One manifest entry as the merge sees it. */
+struct fs_sentry {
+	const char *name;     /* last path component */
+	uint32_t mode;        /* S_IFxxx | permission bits; 0 for a whiteout */
+	bool whiteout, opaque, has_xattrs;
+	uint32_t uid, gid;
+	uint64_t size;        /* regular files: size; devices: rdev */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	git_oid cid;          /* regular files */
+};
+typedef int (*fs_sentry_fn)(void *arg, const struct fs_sentry *e);
+/* Opens the --store (if any) and layer i of opt as a store layer when it is
+ * one (a layer directory with manifest.db, or an id in --store). *is_store
+ * false: a plain directory layer. Errors: a one-line message in err. */
+int fs__store_open(struct fs *fs, const char *arg, struct fs_layer *l, bool *is_store, char *err, size_t errlen);
+/* Reopens every store layer's handle (after fork: a SQLite handle must not
+ * cross it). */
+int fs__store_reopen(struct fs *fs);
+void fs__store_release(struct fs *fs);
+/* Entries directly under dir ("" for the root) of store layer li. */
+int fs__store_list(struct fs *fs, int li, const char *dir, fs_sentry_fn fn, void *arg);
+int fs__store_readlink(struct fs *fs, int li, const char *path, char *buf, size_t len);
+/* getxattr (name) or listxattr (name NULL) of a store entry; returns the
+ * length (size 0: only the length) or a negative errno. */
+ssize_t fs__store_xattr(struct fs *fs, int li, const char *path, const char *name, char *buf, size_t size);
+/* Calls fn(arg, name, value, len) for each xattr of a store entry. */
+int fs__store_xattr_each(struct fs *fs, int li, const char *path,
+                         int (*fn)(void *arg, const char *name, const void *value, size_t len), void *arg);
+/* Where content comes from: store layer li first (-1: none), then every
+ * other store, then (git true) the git object database. */
+struct fs_store_fill {
+	struct fs *fs;
+	int li;
+	bool git;
+	int err;              /* the last failure: -ENOENT missing, -EIO corrupt */
+	char msg[256];
+};
+/* fs_cache_fill_fn over struct fs_store_fill (a missing object is -EIO:
+ * the cache retries -ENOENT). */
+int fs__store_fill(void *arg, const git_oid *oid, int fd, uint64_t *out_bytes);
+/* Decompresses a small object into a malloc'd buffer (no cache entry). */
+int fs__store_read_small(struct fs_store_fill *f, const git_oid *oid, uint64_t size, void **out, size_t *out_len);
+/* The status's "layer_info" array (new reference). */
+struct json_t *fs__store_layer_info(struct fs *fs);
 
 struct fs {
 	struct fs_options opt;
@@ -292,6 +347,10 @@ struct fs {
 	struct fs_cache *cache;
 	struct fs_layer layer[FS_MAX_LAYERS];
 	int nlayers;
+	char *store_dir;        /* --store, absolute, or NULL */
+	struct snap_store *store; /* --store opened, or NULL */
+	bool has_store_layers;
+	uint32_t store_mask;    /* bit li: layer li is a store layer */
 	struct fs_itable itable;
 	struct fs_node *root;
 	struct fuse_session *se;

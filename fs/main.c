@@ -22,9 +22,13 @@ static void usage(FILE *f)
 	        "options:\n"
 	        "  --repo PATH         git repository (bare or with a working tree)\n"
 	        "  --commit REV        any revision: branch, tag, commit id, HEAD~2, ...\n"
-	        "  --layer DIR         read-only directory stacked above the git tree with\n"
-	        "                      OCI layer semantics (.wh.NAME, .wh..wh..opq);\n"
-	        "                      repeatable, the first given is topmost (at most 31)\n"
+	        "  --layer DIR|ID      read-only layer stacked above the git tree; repeatable,\n"
+	        "                      the first given is topmost (at most 31): a directory\n"
+	        "                      with OCI layer semantics (.wh.NAME, .wh..wh..opq), a\n"
+	        "                      store layer directory (holding manifest.db), or a\n"
+	        "                      layer id of --store (40 hex or a unique prefix of at\n"
+	        "                      least 8)\n"
+	        "  --store DIR         snapshot store in which --layer ids are looked up\n"
 	        "  --upper DIR         writable upper layer (created if missing): every change\n"
 	        "                      goes there, copy-on-write; without it every\n"
 	        "                      mutation answers EROFS. Remounting the same DIR\n"
@@ -86,7 +90,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	enum { O_REPO = 256, O_UPPER, O_AUTHOR, O_REMOTE, O_BRANCH, O_SYNC_TIMEOUT, O_ON_FAILURE, O_COMMIT, O_LAYER, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
+	enum { O_REPO = 256, O_UPPER, O_AUTHOR, O_REMOTE, O_BRANCH, O_SYNC_TIMEOUT, O_ON_FAILURE, O_COMMIT, O_LAYER, O_STORE, O_CACHE, O_CACHE_SIZE, O_INLINE, O_CONTROL, O_LOG, O_THREADS, O_HELP, O_VERSION };
 	static const struct option lo[] = {
 		{"repo", required_argument, NULL, O_REPO},
 		{"commit", required_argument, NULL, O_COMMIT},
@@ -97,6 +101,7 @@ int main(int argc, char **argv)
 		{"sync-timeout", required_argument, NULL, O_SYNC_TIMEOUT},
 		{"on-sync-failure", required_argument, NULL, O_ON_FAILURE},
 		{"layer", required_argument, NULL, O_LAYER},
+		{"store", required_argument, NULL, O_STORE},
 		{"cache", required_argument, NULL, O_CACHE},
 		{"cache-size", required_argument, NULL, O_CACHE_SIZE},
 		{"inline-max", required_argument, NULL, O_INLINE},
@@ -152,6 +157,7 @@ int main(int argc, char **argv)
 			}
 			o.layers[o.nlayers++] = optarg;
 			break;
+		case O_STORE: o.store = optarg; break;
 		case O_CACHE: o.cache_dir = optarg; break;
 		case O_CACHE_SIZE:
 			if (parse_size(optarg, &o.cache_cap) < 0 || o.cache_cap == 0) {

@@ -133,6 +133,7 @@ static void fs_free(struct fs *fs)
 	if (!fs)
 		return;
 	fs__itable_release(&fs->itable);
+	fs__store_release(fs);
 	for (int i = 0; i < fs->nlayers; i++) {
 		if (fs->layer[i].rootfd >= 0)
 			close(fs->layer[i].rootfd);
@@ -266,9 +267,18 @@ int fs_run(const struct fs_options *opt)
 	fs->nlayers = 1;
 	for (int i = 0; i < opt->nlayers; i++) {
 		struct fs_layer *l = &fs->layer[fs->nlayers];
+		bool is_store;
+		fs->nlayers++;
+		/* A store layer (id in --store, or a layer directory), else a
+		 * plain directory with OCI whiteouts. */
+		if (fs__store_open(fs, opt->layers[i], l, &is_store, err, sizeof(err)) < 0) {
+			fail("%s%s", err, "");
+			goto done;
+		}
+		if (is_store)
+			continue;
 		l->path = abs_path(opt->layers[i]);
 		l->rootfd = open(opt->layers[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		fs->nlayers++;
 		if (l->rootfd < 0) {
 			fail("layer %s: %s", opt->layers[i], errno == ENOTDIR ? "is not a directory" : strerror(errno));
 			goto done;
@@ -347,6 +357,10 @@ int fs_run(const struct fs_options *opt)
 		goto done;
 	if (fs->log && fs_log_open(fs->log) < 0 && opt->foreground)
 		fprintf(stderr, "thawfs: cannot open log %s\n", fs->log);
+	/* A SQLite handle should not cross fork(): the store layers' handles
+	 * are opened again in the daemon. */
+	if (!opt->foreground && fs->has_store_layers)
+		(void)fs__store_reopen(fs);
 
 	if (ctl && (r = fs_control_start(ctl)) < 0)
 		fs_log("thawfs: control socket thread: %s", strerror(-r));

@@ -164,6 +164,17 @@ static void readlink_impl(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, target);
 		return;
 	}
+	if (n->layer >= 0 && fs->layer[n->layer].store) {
+		int r = fs__node_lowerpath(n, rel, sizeof(rel));
+		if (r == 0)
+			r = fs__store_readlink(fs, n->layer, rel, target, sizeof(target));
+		if (r < 0) {
+			fuse_reply_err(req, r == -ENOENT ? EIO : -r);
+			return;
+		}
+		fuse_reply_readlink(req, target);
+		return;
+	}
 	if (n->layer >= 0) {
 		int r = fs__node_lowerpath(n, rel, sizeof(rel));
 		ssize_t len = r < 0 ? r : readlinkat(fs->layer[n->layer].rootfd, rel, target, PATH_MAX);
@@ -255,6 +266,72 @@ static void read_layer(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t 
 	close(fd);
 }
 
+/* Replies from the hydration cache entry of n->oid, hydrating it through
+ * fill first if needed. */
+static void read_cached(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t size, off_t off, uint64_t fsize,
+                        fs_cache_fill_fn fill, void *arg, const char *why)
+{
+	int fd;
+	bool hydrated;
+	uint32_t fl = atomic_load(&n->flags);
+	int r = fs_cache_get(fs->cache, &n->oid, (fl & FS_NODE_CACHED) ? UINT64_MAX : fsize, fill, arg, &fd, &hydrated);
+	if (r < 0) {
+		fs__node_mark_bad(fs, n, EIO, why && why[0] ? why : r == -EIO ? "object missing or corrupt" : strerror(-r));
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	if (hydrated) {
+		FS_STAT_ADD(fs, hydrations, 1);
+		FS_STAT_ADD(fs, bytes_hydrated, fsize);
+		atomic_store(&n->touched, now.tv_sec);
+	} else {
+		FS_STAT_ADD(fs, cache_hits, 1);
+		if (now.tv_sec - atomic_load(&n->touched) >= 60) {
+			atomic_store(&n->touched, now.tv_sec);
+			fs_cache_touch(fs->cache, fd);
+		}
+	}
+	atomic_fetch_or(&n->flags, FS_NODE_CACHED);
+	reply_fd(req, fd, size, off, fsize);
+	close(fd);
+}
+
+/* A store layer file (or a metacopy whose origin is a content id): small
+ * objects are decompressed straight into the reply, others go through the
+ * hydration cache, keyed by the content id (a git blob id). */
+static void read_store(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t size, off_t off)
+{
+	uint64_t fsize = atomic_load(&n->size);
+	if (atomic_load(&n->flags) & FS_NODE_BAD_OBJECT) {
+		FS_STAT_ADD(fs, io_errors, 1);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if ((uint64_t)off >= fsize) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	struct fs_store_fill f = {.fs = fs, .li = n->layer >= 0 ? n->layer : -1, .git = n->layer == FS_LAYER_CID};
+	if (fsize <= fs->opt.inline_max) {
+		void *buf;
+		size_t len;
+		int r = fs__store_read_small(&f, &n->oid, fsize, &buf, &len);
+		if (r < 0) {
+			fs__node_mark_bad(fs, n, EIO, f.msg[0] ? f.msg : strerror(-r));
+			fuse_reply_err(req, EIO);
+			return;
+		}
+		FS_STAT_ADD(fs, inline_reads, 1);
+		size_t avail = (uint64_t)off < len ? len - (size_t)off : 0;
+		fuse_reply_buf(req, (char *)buf + off, avail < size ? avail : size);
+		free(buf);
+		return;
+	}
+	read_cached(fs, req, n, size, off, fsize, fs__store_fill, &f, f.msg);
+}
+
 static void read_git(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t size, off_t off)
 {
 	uint64_t fsize;
@@ -282,32 +359,7 @@ static void read_git(struct fs *fs, fuse_req_t req, struct fs_node *n, size_t si
 		free(buf);
 		return;
 	}
-	int fd;
-	bool hydrated;
-	uint32_t fl = atomic_load(&n->flags);
-	int r = fs_cache_get(fs->cache, &n->oid, (fl & FS_NODE_CACHED) ? UINT64_MAX : fsize,
-	                     fs_git_blob_fill, fs->git, &fd, &hydrated);
-	if (r < 0) {
-		fs__node_mark_bad(fs, n, EIO, r == -EIO ? "object missing or corrupt" : strerror(-r));
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME_COARSE, &now);
-	if (hydrated) {
-		FS_STAT_ADD(fs, hydrations, 1);
-		FS_STAT_ADD(fs, bytes_hydrated, fsize);
-		atomic_store(&n->touched, now.tv_sec);
-	} else {
-		FS_STAT_ADD(fs, cache_hits, 1);
-		if (now.tv_sec - atomic_load(&n->touched) >= 60) {
-			atomic_store(&n->touched, now.tv_sec);
-			fs_cache_touch(fs->cache, fd);
-		}
-	}
-	atomic_fetch_or(&n->flags, FS_NODE_CACHED);
-	reply_fd(req, fd, size, off, fsize);
-	close(fd);
+	read_cached(fs, req, n, size, off, fsize, fs_git_blob_fill, fs->git, NULL);
 }
 
 static void read_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -331,7 +383,9 @@ static void read_impl(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 	}
 	FS_STAT_ADD(fs, bytes_read, size);
 	int layer = n->layer;
-	if (layer >= 0 || layer == FS_LAYER_UPPER)
+	if ((layer >= 0 && fs->layer[layer].store) || layer == FS_LAYER_CID)
+		read_store(fs, req, n, size, off);
+	else if (layer >= 0 || layer == FS_LAYER_UPPER)
 		read_layer(fs, req, n, size, off);
 	else if (layer == FS_LAYER_GIT)
 		read_git(fs, req, n, size, off);
@@ -399,6 +453,39 @@ static int xattr_path(struct fs *fs, struct fs_node *n, char *buf, size_t len, i
 	return 0;
 }
 
+/* A node whose xattrs are in a store layer's manifest. */
+static bool store_node(struct fs *fs, struct fs_node *n)
+{
+	return n->up == FS_UP_NONE && n->layer >= 0 && fs->layer[n->layer].store;
+}
+
+static void store_getxattr(struct fs *fs, fuse_req_t req, struct fs_node *n, const char *name, size_t size)
+{
+	if (!(atomic_load(&n->flags) & FS_NODE_XATTRS)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	char rel[PATH_MAX];
+	int r = fs__node_lowerpath(n, rel, sizeof(rel));
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	char *buf = size ? malloc(size) : NULL;
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t len = fs__store_xattr(fs, n->layer, rel, name, buf, size);
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
+}
+
 /* Drops thawfs's own user.thaw.* names from a listxattr result. */
 static ssize_t filter_list(char *buf, ssize_t len)
 {
@@ -436,8 +523,15 @@ static void getxattr_impl(fuse_req_t req, fuse_ino_t ino, const char *name, size
 		return;
 	}
 	bool follow, locked;
-	if (!strncmp(name, FS_XATTR_PREFIX, strlen(FS_XATTR_PREFIX)) ||
-	    xattr_path(fs, n, path, sizeof(path), &pfd, &follow, &locked) < 0) {
+	if (!strncmp(name, FS_XATTR_PREFIX, strlen(FS_XATTR_PREFIX))) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (store_node(fs, n)) {
+		store_getxattr(fs, req, n, name, size);
+		return;
+	}
+	if (xattr_path(fs, n, path, sizeof(path), &pfd, &follow, &locked) < 0) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -478,7 +572,20 @@ static void listxattr_impl(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	bool follow, locked;
-	if (xattr_path(fs, n, path, sizeof(path), &pfd, &follow, &locked) == 0) {
+	pfd = -1;
+	if (store_node(fs, n)) {
+		len = 0;
+		if (atomic_load(&n->flags) & FS_NODE_XATTRS) {
+			char rel[PATH_MAX];
+			int r = fs__node_lowerpath(n, rel, sizeof(rel));
+			len = r < 0 ? r : fs__store_xattr(fs, n->layer, rel, NULL, buf, XATTR_LIST_MAX);
+			if (len < 0) {
+				free(buf);
+				fuse_reply_err(req, (int)-len);
+				return;
+			}
+		}
+	} else if (xattr_path(fs, n, path, sizeof(path), &pfd, &follow, &locked) == 0) {
 		len = follow ? listxattr(path, buf, XATTR_LIST_MAX) : llistxattr(path, buf, XATTR_LIST_MAX);
 		if (locked)
 			pthread_rwlock_unlock(&fs->rename_lock);

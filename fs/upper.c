@@ -11,8 +11,11 @@
  *   | whiteout (deleted)   | a character device 0/0 with the deleted name            |
  *   | opaque directory     | xattr user.thaw.opaque = "y": nothing below shows through |
  *   | metacopy file        | a sparse file of the right size, mode, owner and times, |
- *   |                      | xattr user.thaw.origin = "git:<blob id>" or             |
- *   |                      | "layer:<n>:<path>": the data is still below             |
+ *   |                      | xattr user.thaw.origin, where the data still is:        |
+ *   |                      |   "git:<blob id>"     a blob of the git tree            |
+ *   |                      |   "layer:<n>:<path>"  file <path> of --layer directory n |
+ *   |                      |   "cid:<40 hex>"      a store layer file: content id     |
+ *   |                      |                       (any store of the mount, else git) |
  *   | .thaw-work/          | reserved: tmp.* (copy-ups in progress), orphans/<ino>   |
  *   |                      | (unlinked files the kernel still holds)                 |
  *
@@ -142,10 +145,17 @@ int fs__upper_parse_origin(struct fs *fs, struct fs_node *n, const char *v)
 		atomic_fetch_and(&n->flags, ~(uint32_t)FS_NODE_SIZE_KNOWN);
 		return 0;
 	}
+	if (!strncmp(v, "cid:", 4)) {
+		/* A store file: its content by id, from any store (or git). */
+		if (git_oid_fromstr(&n->oid, v + 4) < 0)
+			return -EINVAL;
+		n->layer = FS_LAYER_CID;
+		return 0;
+	}
 	if (!strncmp(v, "layer:", 6)) {
 		char *end;
 		long li = strtol(v + 6, &end, 10);
-		if (*end != ':' || li < 0 || li >= fs->nlayers || !end[1])
+		if (*end != ':' || li < 0 || li >= fs->nlayers || !end[1] || fs->layer[li].store)
 			return -EINVAL;
 		n->origin = strdup(end + 1);
 		if (!n->origin)

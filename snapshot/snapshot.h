@@ -7,7 +7,7 @@
  *   STORE/layers/ID/manifest.db  one immutable SQLite manifest per layer
  *   STORE/layers/ID/build.log    (images) the build log
  *   STORE/tmp/                   temporaries (same filesystem, renamed into place)
- *   STORE/lock                   flock: shared by writers and mounts, exclusive by gc
+ *   STORE/lock                   flock: shared by writers and object puts, exclusive by gc
  *
  * Content id: the git blob id of the uncompressed content (SHA-1 over
  * "blob <size>\0" + content, computed by libgit2 with collision detection).
@@ -131,8 +131,10 @@ void snap_writer_free(struct snap_writer *w); /* aborts an uncommitted writer; a
 struct snap_layer;
 /* id_or_path: a layer id (or a unique prefix of at least 8 hex digits) in s,
  * or the path of a layer directory (s may then be NULL: the store is the
- * directory two levels up). Holds the store's lock shared while open, so gc
- * never removes what a mounted layer needs. */
+ * directory two levels up). Holds a shared flock on its manifest.db while
+ * open: snap_layer_remove refuses it (-EBUSY), so gc, which keeps the objects
+ * of every layer present, never removes what a mounted layer needs (a mount
+ * does not block gc). */
 int snap_layer_open(struct snap_layer **out, struct snap_store *s, const char *id_or_path);
 void snap_layer_free(struct snap_layer *l); /* accepts NULL */
 const struct snap_meta *snap_layer_meta(const struct snap_layer *l);

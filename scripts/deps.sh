@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libfuse3-dev fuse3 libgit2-dev libjansson-dev libcmocka-dev
-  jq attr bubblewrap crun
+  jq attr bubblewrap crun curl
   liblz4-dev libsqlite3-dev sqlite3 lz4 libuv1-dev libhttp-parser-dev
   libcurl4-openssl-dev clang libclang-rt-14-dev libfuzzer-14-dev
 )

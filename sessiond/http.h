@@ -97,7 +97,8 @@ size_t http_stream_pending(const struct http_req *r);
 /* ---- metrics of the server (for /metrics) ---- */
 struct http_stats {
 	uint64_t connections, active_connections, requests, errors_4xx, errors_5xx, rejected_conns;
-	/* request latency histogram, seconds: le 0.001 0.005 0.01 0.05 0.1 0.5 1 +Inf */
+	/* request latency histogram, seconds: le 0.001 0.005 0.01 0.05 0.1 0.5 1 +Inf
+	 * (cumulative, as Prometheus buckets: [7] is the count) */
 	uint64_t latency_bucket[8];
 	double latency_sum;
 };

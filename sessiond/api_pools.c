@@ -48,12 +48,10 @@ static int warm_user(json_t *j, char *out, size_t n)
 void api_warm(struct http_req *req, void *ctx)
 {
 	struct thawd *d = ctx;
-	json_t *b = http_req_json(req);
+	const char *repo;
+	json_t *b = thawd_api_repo_body(req, &repo);
 	if (!b)
 		return;
-	json_t *jr = json_object_get(b, "repo");
-	if (!json_is_string(jr) || !thawd_name_valid(json_string_value(jr)))
-		THAWD_REPLY_ERR(req, 400, "bad_request", "repo: expected a repository name");
 	char user[320], key[POOL_USER_MAX + 1];
 	if (warm_user(json_object_get(b, "user"), user, sizeof(user)) < 0)
 		THAWD_REPLY_ERR(req, 400, "bad_request",
@@ -61,7 +59,6 @@ void api_warm(struct http_req *req, void *ctx)
 	pg_user_key(user, key, sizeof(key));
 	if (!key[0] || strlen(key) > POOL_USER_MAX)
 		THAWD_REPLY_ERR(req, 400, "bad_request", "user: empty or longer than %d bytes", POOL_USER_MAX);
-	const char *repo = json_string_value(jr);
 	struct thawd_repo *r = thawd_repo_find(d, repo);
 	if (!r || !r->ready)
 		THAWD_REPLY_ERR(req, 404, "not_found", "no repository '%s'", repo);

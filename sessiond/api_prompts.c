@@ -64,11 +64,9 @@ static void prompt_advance(struct thawd_session *s)
 
 void api_prompts_create(struct http_req *req, void *ctx)
 {
-	struct thawd_session *s = thawd_api_session(req, ctx);
+	json_t *b;
+	struct thawd_session *s = thawd_api_session_body(req, ctx, &b);
 	if (!s)
-		return;
-	json_t *b = http_req_json(req);
-	if (!b)
 		return;
 	char name[128], email[128];
 	if (thawd_api_author(json_object_get(b, "author"), name, sizeof(name), email, sizeof(email)) < 0)
@@ -77,7 +75,7 @@ void api_prompts_create(struct http_req *req, void *ctx)
 	if (!json_is_string(t) || !json_string_length(t) || json_string_length(t) > PROMPT_TEXT_MAX)
 		THAWD_REPLY_ERR(req, 400, "bad_request", "text: expected a non-empty string (at most %u bytes)", PROMPT_TEXT_MAX);
 	if (!live(s))
-		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
+		THAWD_REPLY_STATE_CONFLICT(req, s);
 	if (s->prompts_queued >= THAWD_MAX_PROMPTS) {
 		http_reply_header(req, "Retry-After", "30");
 		THAWD_REPLY_ERR(req, 429, "too_many", "at most %u queued prompts", THAWD_MAX_PROMPTS);
@@ -101,18 +99,8 @@ void api_prompts_create(struct http_req *req, void *ctx)
 	prompt_event(s, p, "queued");
 	prompt_advance(s);
 	/* a prompt's author takes part in the session */
-	size_t i;
-	json_t *pa;
-	bool known = false;
-	json_array_foreach(s->participants, i, pa) {
-		if (!strcmp(json_string_value(json_object_get(pa, "email")) ?: "", email))
-			known = true;
-	}
-	if (!known && json_array_size(s->participants) < 256) {
-		json_t *o = json_pack("{s:s, s:s, s:I}", "name", name, "email", email, "added_ms", (json_int_t)thawd_now_ms());
-		thawd__sdb_put_async(s, "participants", json_deep_copy(o));
-		json_array_append_new(s->participants, o);
-	}
+	if (!thawd__participant_known(s, email) && json_array_size(s->participants) < THAWD_MAX_PARTICIPANTS)
+		thawd__participant_add(s, name, email);
 	thawd_session_save(s);
 	json_t *o = thawd_prompt_json(p, s->prompt_current == p ? "running" : "queued");
 	json_object_set_new(o, "position", json_integer(s->prompt_current == p ? 0 : (json_int_t)s->prompts_queued));
@@ -147,7 +135,7 @@ void api_sessions_stop(struct http_req *req, void *ctx)
 	if (!s)
 		return;
 	if (!live(s))
-		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
+		THAWD_REPLY_STATE_CONFLICT(req, s);
 	thawd_session_touch(s);
 	unsigned n = 0;
 	struct thawd_prompt *all[2] = {s->prompt_current, s->prompt_queue};
@@ -468,11 +456,9 @@ static void journal_done(struct thawd *d, void *arg)
 void api_sessions_export(struct http_req *req, void *ctx)
 {
 	struct thawd *d = ctx;
-	struct thawd_session *s = thawd_api_session(req, d);
+	json_t *b;
+	struct thawd_session *s = thawd_api_session_body(req, d, &b);
 	if (!s)
-		return;
-	json_t *b = http_req_json(req);
-	if (!b)
 		return;
 	json_t *jb = json_object_get(b, "branch"), *jm = json_object_get(b, "message");
 	char ref[300];
@@ -487,7 +473,7 @@ void api_sessions_export(struct http_req *req, void *ctx)
 	if (jm && !json_is_null(jm) && (!json_is_string(jm) || json_string_length(jm) > 1000))
 		THAWD_REPLY_ERR(req, 400, "bad_request", "message: expected a string (at most 1000 bytes)");
 	if (!live(s) || !s->ws)
-		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
+		THAWD_REPLY_STATE_CONFLICT(req, s);
 	if (s->busy || s->remounting)
 		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is busy: retry", s->id);
 	struct thawd_repo *r = thawd_repo_find(d, s->repo);

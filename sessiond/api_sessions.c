@@ -28,6 +28,49 @@ struct thawd_session *thawd_api_session(struct http_req *req, struct thawd *d)
 	return s;
 }
 
+struct thawd_session *thawd_api_session_body(struct http_req *req, struct thawd *d, json_t **body)
+{
+	struct thawd_session *s = thawd_api_session(req, d);
+	if (!s || !(*body = http_req_json(req)))
+		return NULL;
+	return s;
+}
+
+json_t *thawd_api_repo_body(struct http_req *req, const char **repo)
+{
+	json_t *b = http_req_json(req);
+	if (!b)
+		return NULL;
+	json_t *jr = json_object_get(b, "repo");
+	if (!json_is_string(jr) || !thawd_name_valid(json_string_value(jr))) {
+		http_reply_error(req, 400, "bad_request", "repo: expected a repository name");
+		return NULL;
+	}
+	*repo = json_string_value(jr);
+	return b;
+}
+
+bool thawd__participant_known(const struct thawd_session *s, const char *email)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(s->participants, i, p) {
+		if (!strcmp(json_string_value(json_object_get(p, "email")) ?: "", email))
+			return true;
+	}
+	return false;
+}
+
+json_t *thawd__participant_add(struct thawd_session *s, const char *name, const char *email)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I}", "name", name, "email", email, "added_ms", (json_int_t)thawd_now_ms());
+	if (!o)
+		return NULL;
+	thawd__sdb_put_async(s, "participants", json_deep_copy(o));
+	json_array_append_new(s->participants, o);
+	return o;
+}
+
 static bool text_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
@@ -105,12 +148,10 @@ static void create_mounted(void *arg, int err, struct thawd_ws *ws)
 void api_sessions_create(struct http_req *req, void *ctx)
 {
 	struct thawd *d = ctx;
-	json_t *b = http_req_json(req);
+	const char *repo;
+	json_t *b = thawd_api_repo_body(req, &repo);
 	if (!b)
 		return;
-	json_t *jr = json_object_get(b, "repo");
-	if (!json_is_string(jr) || !thawd_name_valid(json_string_value(jr)))
-		THAWD_REPLY_ERR(req, 400, "bad_request", "repo: expected a repository name");
 	char name[128], email[128];
 	if (thawd_api_author(json_object_get(b, "author"), name, sizeof(name), email, sizeof(email)) < 0)
 		THAWD_REPLY_ERR(req, 400, "bad_request", "author: expected {\"name\": string, \"email\": string}");
@@ -128,7 +169,6 @@ void api_sessions_create(struct http_req *req, void *ctx)
 	if (opt_uint(b, "timeout_s", 1, MAX_TIMEOUT_S, &timeout_s) < 0 ||
 	    opt_uint(b, "idle_timeout_s", 1, MAX_TIMEOUT_S, &idle_s) < 0)
 		THAWD_REPLY_ERR(req, 400, "bad_request", "timeout_s, idle_timeout_s: expected integers 1..%d", MAX_TIMEOUT_S);
-	const char *repo = json_string_value(jr);
 	struct thawd_repo *r = thawd_repo_find(d, repo);
 	if (!r || !r->ready)
 		THAWD_REPLY_ERR(req, 404, "not_found", "no repository '%s'", repo);
@@ -248,7 +288,7 @@ void api_sessions_delete(struct http_req *req, void *ctx)
 		http_req_unref(req);
 		free(c);
 		if (e == -EALREADY)
-			THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
+			THAWD_REPLY_STATE_CONFLICT(req, s);
 		if (e == -EBUSY)
 			THAWD_REPLY_ERR(req, 409, "conflict", "session %s is busy (%s%s): retry", s->id,
 			                thawd_state_name(s->state), s->busy ? ", snapshot running" : "");
@@ -263,17 +303,15 @@ static bool live(const struct thawd_session *s)
 
 void api_sessions_timeout(struct http_req *req, void *ctx)
 {
-	struct thawd_session *s = thawd_api_session(req, ctx);
+	json_t *b;
+	struct thawd_session *s = thawd_api_session_body(req, ctx, &b);
 	if (!s)
-		return;
-	json_t *b = http_req_json(req);
-	if (!b)
 		return;
 	json_t *t = json_object_get(b, "timeout_s");
 	if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > MAX_TIMEOUT_S)
 		THAWD_REPLY_ERR(req, 400, "bad_request", "timeout_s: expected an integer 1..%d", MAX_TIMEOUT_S);
 	if (!live(s))
-		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
+		THAWD_REPLY_STATE_CONFLICT(req, s);
 	/* the new hard limit counts from now */
 	s->timeout_s = (unsigned)json_integer_value(t);
 	s->expires_at_ms = thawd_now_ms() + (int64_t)s->timeout_s * 1000;
@@ -291,7 +329,7 @@ void api_sessions_refresh(struct http_req *req, void *ctx)
 	if (!s)
 		return;
 	if (!live(s))
-		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
+		THAWD_REPLY_STATE_CONFLICT(req, s);
 	s->idle_expires_at_ms = thawd_now_ms() + (int64_t)s->idle_timeout_s * 1000;
 	thawd_session_save(s);
 	http_reply_json(req, 200, thawd_session_json(s));
@@ -338,32 +376,26 @@ void thawd__sdb_put_async(struct thawd_session *s, const char *table, json_t *ro
 
 void api_sessions_participants(struct http_req *req, void *ctx)
 {
-	struct thawd_session *s = thawd_api_session(req, ctx);
+	json_t *b;
+	struct thawd_session *s = thawd_api_session_body(req, ctx, &b);
 	if (!s)
-		return;
-	json_t *b = http_req_json(req);
-	if (!b)
 		return;
 	char name[128], email[128];
 	if (thawd_api_author(b, name, sizeof(name), email, sizeof(email)) < 0)
 		THAWD_REPLY_ERR(req, 400, "bad_request", "expected {\"name\": string, \"email\": string}");
 	if (!live(s))
-		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
-	size_t i;
-	json_t *p;
-	json_array_foreach(s->participants, i, p) {
-		if (!strcmp(json_string_value(json_object_get(p, "email")) ?: "", email))
-			THAWD_REPLY_ERR(req, 409, "conflict", "%s is already a participant", email);
-	}
-	if (json_array_size(s->participants) >= 256)
-		THAWD_REPLY_ERR(req, 429, "too_many", "at most 256 participants");
+		THAWD_REPLY_STATE_CONFLICT(req, s);
+	if (thawd__participant_known(s, email))
+		THAWD_REPLY_ERR(req, 409, "conflict", "%s is already a participant", email);
+	if (json_array_size(s->participants) >= THAWD_MAX_PARTICIPANTS)
+		THAWD_REPLY_ERR(req, 429, "too_many", "at most %u participants", THAWD_MAX_PARTICIPANTS);
 	thawd_session_touch(s);
-	json_t *o = json_pack("{s:s, s:s, s:I}", "name", name, "email", email, "added_ms", (json_int_t)thawd_now_ms());
-	json_array_append(s->participants, o);
-	thawd__sdb_put_async(s, "participants", json_deep_copy(o));
+	json_t *o = thawd__participant_add(s, name, email);
+	if (!o)
+		THAWD_REPLY_ERR(req, 500, "internal", "out of memory");
 	thawd_event(s->d, s, "lifecycle",
 	            json_pack("{s:s, s:s, s:{s:s, s:s}}", "state", thawd_state_name(s->state), "reason", "participant added",
 	                      "participant", "name", name, "email", email));
 	thawd_session_save(s);
-	http_reply_json(req, 201, o);
+	http_reply_json(req, 201, json_incref(o));
 }

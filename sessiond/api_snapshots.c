@@ -92,7 +92,7 @@ void api_snapshots_create(struct http_req *req, void *ctx)
 			THAWD_REPLY_ERR(req, 400, "bad_request", "kind: expected \"session\" or \"pre-exit\"");
 	}
 	if (s->state != TS_READY && s->state != TS_WRITABLE && s->state != TS_SYNC_FAILED)
-		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is %s", s->id, thawd_state_name(s->state));
+		THAWD_REPLY_STATE_CONFLICT(req, s);
 	if (s->busy || s->remounting || !s->ws)
 		THAWD_REPLY_ERR(req, 409, "conflict", "session %s is busy (a snapshot or a remount runs)", s->id);
 	struct snap_job *j = calloc(1, sizeof(*j));

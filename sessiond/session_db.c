@@ -46,7 +46,6 @@ static const char schema[] =
 
 int thawd__sdb_open(const char *path, sqlite3 **out)
 {
-	sqlite3 *db = NULL;
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -54,103 +53,56 @@ int thawd__sdb_open(const char *path, sqlite3 **out)
 		*slash = 0;
 		(void)thawd_mkdirs(dir, 0700);
 	}
-	int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (r != SQLITE_OK) {
-		sqlite3_close(db);
-		return -EIO;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
-		return -EIO;
-	}
-	*out = db;
-	return 0;
+	return thawd__db_open(path, SQLITE_OPEN_NOMUTEX, schema, out, NULL, 0);
 }
 
 int thawd__sdb_insert_event(sqlite3 *db, uint64_t seq, const char *type, int64_t time_ms, const char *json)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO events(seq, type, time_ms, data) VALUES(?,?,?,?)", -1, &st,
-	                       NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)seq);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, time_ms);
-	sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : -EIO;
+	return thawd__db_exec(db, "INSERT OR REPLACE INTO events(seq, type, time_ms, data) VALUES(?,?,?,?)", "isis",
+	                      (int64_t)seq, type, time_ms, json);
+}
+
+/* Appends column 0, a JSON text, to the array arg. */
+static void json_row(sqlite3_stmt *st, void *arg)
+{
+	json_t *ev = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	if (ev)
+		json_array_append_new(arg, ev);
 }
 
 int thawd__sdb_events_since(sqlite3 *db, uint64_t since, uint64_t upto, json_t *out)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT data FROM events WHERE seq > ? AND seq <= ? ORDER BY seq", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)since);
-	sqlite3_bind_int64(st, 2, (int64_t)upto);
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *ev = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-		if (ev)
-			json_array_append_new(out, ev);
-	}
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : -EIO;
+	return thawd__db_each(db, "SELECT data FROM events WHERE seq > ? AND seq <= ? ORDER BY seq", json_row, out,
+	                      "ii", (int64_t)since, (int64_t)upto);
 }
 
 uint64_t thawd__sdb_max_seq(sqlite3 *db)
 {
-	sqlite3_stmt *st = NULL;
-	uint64_t v = 0;
-	if (sqlite3_prepare_v2(db, "SELECT max(seq) FROM events", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return thawd__db_max_seq(db);
 }
 
 int thawd__sdb_journal_add(sqlite3 *db, uint64_t seq, int64_t time_ms, const char *op, const char *path,
                            const char *name, const char *email, uint64_t prompt)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db,
-	                       "INSERT OR REPLACE INTO journal(seq, time_ms, op, path, name, email, prompt)"
-	                       " VALUES(?,?,?,?,?,?,?)",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)seq);
-	sqlite3_bind_int64(st, 2, time_ms);
-	sqlite3_bind_text(st, 3, op, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, email, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, (int64_t)prompt);
-	int r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : -EIO;
+	return thawd__db_exec(db,
+	                      "INSERT OR REPLACE INTO journal(seq, time_ms, op, path, name, email, prompt)"
+	                      " VALUES(?,?,?,?,?,?,?)",
+	                      "iissssi", (int64_t)seq, time_ms, op, path, name, email, (int64_t)prompt);
+}
+
+static void journal_row(sqlite3_stmt *st, void *out)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "op", (const char *)sqlite3_column_text(st, 0), "path",
+	                      (const char *)sqlite3_column_text(st, 1), "name", (const char *)sqlite3_column_text(st, 2),
+	                      "email", (const char *)sqlite3_column_text(st, 3), "seq",
+	                      (json_int_t)sqlite3_column_int64(st, 4));
+	if (o)
+		json_array_append_new(out, o);
 }
 
 int thawd__sdb_journal(sqlite3 *db, json_t *out)
 {
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT op, path, name, email, seq FROM journal ORDER BY seq", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return -EIO;
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "op", (const char *)sqlite3_column_text(st, 0), "path",
-		                      (const char *)sqlite3_column_text(st, 1), "name",
-		                      (const char *)sqlite3_column_text(st, 2), "email",
-		                      (const char *)sqlite3_column_text(st, 3), "seq",
-		                      (json_int_t)sqlite3_column_int64(st, 4));
-		if (o)
-			json_array_append_new(out, o);
-	}
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : -EIO;
+	return thawd__db_each(db, "SELECT op, path, name, email, seq FROM journal ORDER BY seq", journal_row, out, "");
 }
 
 /* The columns each table accepts (row keys outside these are ignored). */
@@ -209,6 +161,22 @@ int thawd__sdb_put(sqlite3 *db, const char *table, json_t *row)
 	return r == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* Appends the row as an object {column: value} to the array arg. */
+static void object_row(sqlite3_stmt *st, void *out)
+{
+	json_t *o = json_object();
+	for (int i = 0; i < sqlite3_column_count(st); i++) {
+		const char *name = sqlite3_column_name(st, i);
+		switch (sqlite3_column_type(st, i)) {
+		case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(st, i))); break;
+		case SQLITE_FLOAT: json_object_set_new(o, name, json_real(sqlite3_column_double(st, i))); break;
+		case SQLITE_TEXT: json_object_set_new(o, name, json_string((const char *)sqlite3_column_text(st, i))); break;
+		default: json_object_set_new(o, name, json_null()); break;
+		}
+	}
+	json_array_append_new(out, o);
+}
+
 int thawd__sdb_list(sqlite3 *db, const char *table, json_t *out)
 {
 	const char *order;
@@ -222,25 +190,5 @@ int thawd__sdb_list(sqlite3 *db, const char *table, json_t *out)
 		return -EINVAL;
 	char sql[128];
 	snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY %s, rowid", table, order);
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	int r;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = json_object();
-		for (int i = 0; i < sqlite3_column_count(st); i++) {
-			const char *name = sqlite3_column_name(st, i);
-			switch (sqlite3_column_type(st, i)) {
-			case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(st, i))); break;
-			case SQLITE_FLOAT: json_object_set_new(o, name, json_real(sqlite3_column_double(st, i))); break;
-			case SQLITE_TEXT:
-				json_object_set_new(o, name, json_string((const char *)sqlite3_column_text(st, i)));
-				break;
-			default: json_object_set_new(o, name, json_null()); break;
-			}
-		}
-		json_array_append_new(out, o);
-	}
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : -EIO;
+	return thawd__db_each(db, sql, object_row, out, "");
 }

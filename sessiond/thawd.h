@@ -48,6 +48,10 @@ struct thawd_config {
 	unsigned max_sessions;         /* --max-sessions */
 	bool foreground, json_log;
 	const char *log_path;          /* --log */
+	/* image garbage collection (image_gc.c) */
+	unsigned image_gc_interval_s;  /* --image-gc-interval: periodic pass; 0 = only after new images */
+	int64_t snapshot_retention_s;  /* --snapshot-retention: snapshots of ended sessions */
+	unsigned gc_grace_s;           /* --gc-grace: snap_store_gc's grace for unreferenced objects */
 };
 
 /* Histogram buckets (seconds) shared by the sync and freeze metrics. */
@@ -261,6 +265,22 @@ bool thawd_name_valid(const char *name); /* repository names */
 int thawd_mkdirs(const char *path, mode_t mode);
 int thawd_rm_rf(const char *path);
 
+/* SQLite helpers (util.c), for thaw.db (state.c) and session.db
+ * (session_db.c). fmt names the bound parameters, one letter each:
+ * 's' const char * (NULL binds NULL; copied), 'i' int64_t, 'd' double.
+ * open, exec and each return 0 or -EIO (sqlite3_errmsg(db) tells why). */
+/* Opens or creates path (flags: SQLITE_OPEN_NOMUTEX or _FULLMUTEX added to
+ * READWRITE|CREATE), 5 s busy timeout, runs schema; *out only on success,
+ * err (may be NULL) gets a one-line reason on failure. */
+int thawd__db_open(const char *path, int flags, const char *schema, sqlite3 **out, char *err, size_t errlen);
+/* One statement that returns no rows. */
+int thawd__db_exec(sqlite3 *db, const char *sql, const char *fmt, ...);
+/* A query: row(st, arg) for each row; -EIO if it cannot run or stops early. */
+int thawd__db_each(sqlite3 *db, const char *sql, void (*row)(sqlite3_stmt *st, void *arg), void *arg,
+                   const char *fmt, ...);
+/* max(seq) of the table events, 0 when empty or on error. */
+uint64_t thawd__db_max_seq(sqlite3 *db);
+
 /* ---- repos.c ---- */
 struct thawd_repo *thawd_repo_find(struct thawd *d, const char *name);
 json_t *thawd_repo_json(const struct thawd_repo *r);
@@ -359,6 +379,39 @@ void thawd_db_stop(struct thawd *d);  /* drains the queue, joins */
 /* uv_queue_work with a malloc'd request carrying arg. */
 int thawd_work(struct thawd *d, void (*work)(void *arg), void (*done)(void *arg, int status), void *arg);
 
+/* ---- image_gc.c: unused image layers, expired snapshots, their objects ---- */
+#define THAWD_GC_DEFAULT_INTERVAL_S 600
+#define THAWD_GC_DEFAULT_RETENTION_S (7 * 86400)
+#define THAWD_GC_DEFAULT_GRACE_S 600
+struct thawd_gc_stats {
+	uint64_t runs, failures;        /* passes finished; passes that failed (store error) */
+	uint64_t images_removed, snapshots_removed, busy; /* layers; layers refused with -EBUSY */
+	uint64_t objects_removed, bytes_removed;
+	uint64_t layers_kept;           /* at the last pass: layers of the keep set present in the store */
+	int64_t last_run_ms;            /* wall clock of the last pass's end, 0: none yet */
+	double last_duration_ms;
+};
+/* Called on every loop tick: starts a pass (on the thread pool) when one is
+ * due (the interval passed, or a repository's current image changed). */
+void thawd_image_gc_tick(struct thawd *d);
+void thawd_image_gc_stats(struct thawd_gc_stats *out);
+void thawd_image_gc_free(void); /* at exit: memory only */
+/* The decision (image_gc_plan.c, pure). v: the store's layers, newest
+ * first. roots: {id: true} of layers whose chains stay; the newest image of
+ * each repository and every snapshot younger than retention_ms (at least
+ * THAWD_GC_SNAPSHOT_FLOOR_S) are added to it. Sets keep on every layer of
+ * the roots' chains and removable on the other layers of a repository named
+ * in repos (an array of names); returns how many are kept. */
+#define THAWD_GC_SNAPSHOT_FLOOR_S 5
+struct thawd_gc_layer {
+	char id[41], parent[41], repo[256];
+	int kind;                       /* enum snap_kind */
+	int64_t created_ms;
+	bool keep, removable;
+};
+size_t thawd__gc_mark(struct thawd_gc_layer *v, size_t n, json_t *roots, json_t *repos, int64_t now_ms,
+                      int64_t retention_ms);
+
 /* ---- lifetime.c ---- */
 void thawd_lifetime_check(struct thawd_session *s, int64_t now);
 
@@ -371,8 +424,24 @@ void thawd_lifetime_check(struct thawd_session *s, int64_t now);
 	} while (0)
 extern const struct http_route thawd_routes[];
 extern const size_t thawd_nroutes;
+/* Answers 409 "session ID is STATE" and returns from the handler. */
+#define THAWD_REPLY_STATE_CONFLICT(req, s) \
+	THAWD_REPLY_ERR((req), 409, "conflict", "session %s is %s", (s)->id, thawd_state_name((s)->state))
 /* Resolves params[0] as a session id: 400 bad id, 404 unknown (answered). */
 struct thawd_session *thawd_api_session(struct http_req *req, struct thawd *d);
+/* thawd_api_session, then the JSON body into *body (borrowed from req):
+ * NULL when either fails (answered). */
+struct thawd_session *thawd_api_session_body(struct http_req *req, struct thawd *d, json_t **body);
+/* The JSON body (borrowed from req) when its "repo" member is a valid
+ * repository name, put in *repo (borrowed from the body); else NULL after
+ * a 400 (answered). */
+json_t *thawd_api_repo_body(struct http_req *req, const char **repo);
+/* A session's participants (at most THAWD_MAX_PARTICIPANTS, keyed by email). */
+#define THAWD_MAX_PARTICIPANTS 256
+bool thawd__participant_known(const struct thawd_session *s, const char *email);
+/* Appends {name, email, added_ms} to s->participants and stores it in
+ * session.db; returns the new object (borrowed from the array) or NULL. */
+json_t *thawd__participant_add(struct thawd_session *s, const char *name, const char *email);
 /* Parses {name,email} (both non-empty strings, bounded): 0 or -EINVAL. */
 int thawd_api_author(json_t *o, char *name, size_t nlen, char *email, size_t elen);
 

@@ -3,6 +3,7 @@
  * their own): logging, clocks, id and name validation, directories,
  * histograms.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ftw.h>
@@ -145,3 +146,88 @@ void thawd_hist_add(struct thawd_hist *h, double seconds)
 	h->sum += seconds;
 }
 
+
+/* ---- SQLite helpers (thaw.db in state.c, session.db in session_db.c) ---- */
+
+int thawd__db_open(const char *path, int flags, const char *schema, sqlite3 **out, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | flags, NULL);
+	if (r != SQLITE_OK) {
+		if (err)
+			snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(r));
+		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	char *msg = NULL;
+	if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		if (err)
+			snprintf(err, errlen, "schema: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		sqlite3_close(db);
+		return -EIO;
+	}
+	*out = db;
+	return 0;
+}
+
+/* Prepares sql, binds what fmt names, calls row for each row (row NULL: the
+ * statement returns none), finalizes. */
+static int db_run_va(sqlite3 *db, const char *sql, void (*row)(sqlite3_stmt *st, void *arg), void *arg,
+                     const char *fmt, va_list ap)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	for (int i = 0; fmt[i]; i++) {
+		switch (fmt[i]) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+			if (v)
+				sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(st, i + 1);
+			break;
+		}
+		case 'i': sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
+		case 'd': sqlite3_bind_double(st, i + 1, va_arg(ap, double)); break;
+		default: assert(!"thawd__db: bad bind letter");
+		}
+	}
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW && row)
+		row(st, arg);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+int thawd__db_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = db_run_va(db, sql, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int thawd__db_each(sqlite3 *db, const char *sql, void (*row)(sqlite3_stmt *st, void *arg), void *arg,
+                   const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = db_run_va(db, sql, row, arg, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+uint64_t thawd__db_max_seq(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t v = 0;
+	if (sqlite3_prepare_v2(db, "SELECT max(seq) FROM events", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}

@@ -36,6 +36,11 @@ const char *snap_cli_store_path(const char *cmd, const char *opt);
 /* Resolves the store path and opens it; on failure prints the error and
  * returns SNAP_EXIT_FAIL or SNAP_EXIT_USAGE (no store given); else 0. */
 int snap_cli_open_store(const char *cmd, const char *opt, bool create, bool json, struct snap_store **out);
+/* snap_cli_open_store (no create), then the layer id (an id or a unique
+ * prefix) in it: 0 with both open (the caller frees them), else the exit
+ * status after the error is printed (nothing left open). */
+int snap_cli_open_layer(const char *cmd, const char *store, bool json, const char *id, struct snap_store **s,
+                        struct snap_layer **l);
 
 /* Prints "PROG CMD: message" (message from snap_last_error() when fmt is
  * NULL, else formatted) on stderr and, when json, an error object on stdout.

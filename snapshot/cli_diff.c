@@ -69,14 +69,10 @@ int snap_cli_diff(int argc, char **argv)
 	if (!repo)
 		return snap_cli_usage("diff", "--repo PATH is required");
 	struct snap_store *s;
-	int r = snap_cli_open_store("diff", store, false, c.json, &s);
+	struct snap_layer *l;
+	int r = snap_cli_open_layer("diff", store, c.json, argv[optind], &s, &l);
 	if (r)
 		return r;
-	struct snap_layer *l = NULL;
-	if ((r = snap_layer_open(&l, s, argv[optind])) < 0) {
-		r = snap_cli_fail("diff", c.json, r, NULL);
-		goto done;
-	}
 	if (c.json && !(c.arr = json_array())) {
 		r = snap_cli_fail("diff", c.json, -ENOMEM, "out of memory");
 		goto done;
@@ -136,13 +132,12 @@ int snap_cli_export(int argc, char **argv)
 	if (!repo || !branch || !author)
 		return snap_cli_usage("export", "--repo, --branch and --author are required");
 	struct snap_store *s;
-	int r = snap_cli_open_store("export", store, false, json, &s);
+	struct snap_layer *l;
+	int r = snap_cli_open_layer("export", store, json, argv[optind], &s, &l);
 	if (r)
 		return r;
-	struct snap_layer *l = NULL;
 	git_oid commit;
-	if ((r = snap_layer_open(&l, s, argv[optind])) < 0 ||
-	    (r = snap_export(l, repo, branch, author, committer, msg, force, &commit)) < 0) {
+	if ((r = snap_export(l, repo, branch, author, committer, msg, force, &commit)) < 0) {
 		r = snap_cli_fail("export", json, r, NULL);
 		goto done;
 	}

@@ -85,6 +85,45 @@ int snap_cli_ls(int argc, char **argv)
 	return c.json ? snap_cli_print_json(c.arr) : SNAP_EXIT_OK;
 }
 
+/* ---- options shared by inspect, check and rm ---- */
+
+/* What "thaw-snapshot CMD [--store DIR] [--FLAG] [--json] ID" parsed to. */
+struct id_args {
+	const char *store;
+	const char *id;
+	bool json;
+	bool flag; /* the subcommand's one switch (--entries, --verify), if any */
+};
+
+/* Parses the options of a one-layer subcommand: flag is the name of its one
+ * extra switch (NULL: none), help its --help text. Returns -1 to go on with
+ * *a filled, else the exit status to return (after --help or a usage error). */
+static int parse_id_args(int argc, char **argv, const char *cmd, const char *flag, const char *help,
+                         struct id_args *a)
+{
+	const struct option opts[] = {
+		{"store", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},        {flag, no_argument, NULL, 'f'}, /* flag NULL: ends here */
+		{NULL, 0, NULL, 0},
+	};
+	*a = (struct id_args){0};
+	int o;
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': a->store = optarg; break;
+		case 'j': a->json = true; break;
+		case 'f': a->flag = true; break;
+		case 'h': fputs(help, stdout); return SNAP_EXIT_OK;
+		default: return snap_cli_usage(cmd, "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return snap_cli_usage(cmd, "expected one layer ID");
+	a->id = argv[optind];
+	return -1;
+}
+
 /* ---- inspect ---- */
 
 static const char *type_name(int t)
@@ -150,40 +189,23 @@ static int print_entry(void *arg, const struct snap_entry *e)
 
 int snap_cli_inspect(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, 's'}, {"entries", no_argument, NULL, 'e'},
-		{"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *store = NULL;
-	bool json = false, entries = false;
-	int o;
-	optind = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 's': store = optarg; break;
-		case 'e': entries = true; break;
-		case 'j': json = true; break;
-		case 'h':
-			printf("usage: thaw-snapshot inspect [--store DIR] [--entries] [--json] ID\n"
-			       "Shows a layer's metadata, its chain (topmost first) and entry count; --entries\n"
-			       "lists every entry. ID: a layer id or a unique prefix of at least 8 digits.\n");
-			return SNAP_EXIT_OK;
-		default: return snap_cli_usage("inspect", "unknown option");
-		}
-	}
-	if (argc - optind != 1)
-		return snap_cli_usage("inspect", "expected one layer ID");
-	struct snap_store *s;
-	int r = snap_cli_open_store("inspect", store, false, json, &s);
-	if (r)
+	struct id_args opt;
+	int r = parse_id_args(argc, argv, "inspect", "entries",
+	                      "usage: thaw-snapshot inspect [--store DIR] [--entries] [--json] ID\n"
+	                      "Shows a layer's metadata, its chain (topmost first) and entry count; --entries\n"
+	                      "lists every entry. ID: a layer id or a unique prefix of at least 8 digits.\n",
+	                      &opt);
+	if (r >= 0)
 		return r;
-	struct snap_layer *l = NULL;
+	const bool json = opt.json, entries = opt.flag;
+	struct snap_store *s;
+	struct snap_layer *l;
+	if ((r = snap_cli_open_layer("inspect", opt.store, json, opt.id, &s, &l)))
+		return r;
 	char **ids = NULL;
 	size_t n = 0;
 	json_t *j = NULL;
-	if ((r = snap_layer_open(&l, s, argv[optind])) < 0 ||
-	    (r = snap_layer_chain(s, snap_layer_meta(l)->id, &ids, &n)) < 0) {
+	if ((r = snap_layer_chain(s, snap_layer_meta(l)->id, &ids, &n)) < 0) {
 		r = snap_cli_fail("inspect", json, r, NULL);
 		goto done;
 	}
@@ -264,34 +286,18 @@ static int verify_one(void *arg, const struct snap_entry *e)
 
 int snap_cli_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-		{"verify", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *store = NULL;
-	bool json = false, verify = false;
-	int o;
-	optind = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 's': store = optarg; break;
-		case 'j': json = true; break;
-		case 'v': verify = true; break;
-		case 'h':
-			printf("usage: thaw-snapshot check [--store DIR] [--verify] [--json] ID\n"
-			       "Checks that every layer of ID's chain is present and every object it names\n"
-			       "exists; --verify also reads every object and checks its checksums and id.\n"
-			       "Exit 1 when something is missing or corrupt.\n");
-			return SNAP_EXIT_OK;
-		default: return snap_cli_usage("check", "unknown option");
-		}
-	}
-	if (argc - optind != 1)
-		return snap_cli_usage("check", "expected one layer ID");
+	struct id_args opt;
+	int r = parse_id_args(argc, argv, "check", "verify",
+	                      "usage: thaw-snapshot check [--store DIR] [--verify] [--json] ID\n"
+	                      "Checks that every layer of ID's chain is present and every object it names\n"
+	                      "exists; --verify also reads every object and checks its checksums and id.\n"
+	                      "Exit 1 when something is missing or corrupt.\n",
+	                      &opt);
+	if (r >= 0)
+		return r;
+	const bool json = opt.json, verify = opt.flag;
 	struct snap_store *s;
-	int r = snap_cli_open_store("check", store, false, json, &s);
-	if (r)
+	if ((r = snap_cli_open_store("check", opt.store, false, json, &s)))
 		return r;
 	char **ids = NULL;
 	size_t n = 0;
@@ -301,7 +307,7 @@ int snap_cli_check(int argc, char **argv)
 		r = snap_cli_fail("check", json, -errno, "/dev/null: %s", strerror(errno));
 		goto done;
 	}
-	if ((r = snap_layer_chain(s, argv[optind], &ids, &n)) < 0) {
+	if ((r = snap_layer_chain(s, opt.id, &ids, &n)) < 0) {
 		r = snap_cli_fail("check", json, r, NULL);
 		goto done;
 	}
@@ -361,37 +367,22 @@ done:
 
 int snap_cli_rm(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
-	};
-	const char *store = NULL;
-	bool json = false;
-	int o;
-	optind = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 's': store = optarg; break;
-		case 'j': json = true; break;
-		case 'h':
-			printf("usage: thaw-snapshot rm [--store DIR] [--json] ID\n"
-			       "Removes a layer (its objects stay until gc). Refused while another layer has it\n"
-			       "as parent or a mount holds it open.\n");
-			return SNAP_EXIT_OK;
-		default: return snap_cli_usage("rm", "unknown option");
-		}
-	}
-	if (argc - optind != 1)
-		return snap_cli_usage("rm", "expected one layer ID");
-	struct snap_store *s;
-	int r = snap_cli_open_store("rm", store, false, json, &s);
-	if (r)
+	struct id_args opt;
+	int r = parse_id_args(argc, argv, "rm", NULL,
+	                      "usage: thaw-snapshot rm [--store DIR] [--json] ID\n"
+	                      "Removes a layer (its objects stay until gc). Refused while another layer has it\n"
+	                      "as parent or a mount holds it open.\n",
+	                      &opt);
+	if (r >= 0)
 		return r;
-	r = snap_layer_remove(s, argv[optind]);
+	struct snap_store *s;
+	if ((r = snap_cli_open_store("rm", opt.store, false, opt.json, &s)))
+		return r;
+	r = snap_layer_remove(s, opt.id);
 	snap_store_free(s);
 	if (r < 0)
-		return snap_cli_fail("rm", json, r, NULL);
-	if (json)
-		return snap_cli_print_json(json_pack("{s:s, s:b}", "id", argv[optind], "removed", 1));
+		return snap_cli_fail("rm", opt.json, r, NULL);
+	if (opt.json)
+		return snap_cli_print_json(json_pack("{s:s, s:b}", "id", opt.id, "removed", 1));
 	return SNAP_EXIT_OK;
 }

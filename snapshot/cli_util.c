@@ -66,6 +66,20 @@ int snap_cli_open_store(const char *cmd, const char *opt, bool create, bool json
 	return 0;
 }
 
+int snap_cli_open_layer(const char *cmd, const char *store, bool json, const char *id, struct snap_store **s,
+                        struct snap_layer **l)
+{
+	int r = snap_cli_open_store(cmd, store, false, json, s);
+	if (r)
+		return r;
+	if ((r = snap_layer_open(l, *s, id)) < 0) {
+		snap_store_free(*s);
+		*s = NULL;
+		return snap_cli_fail(cmd, json, r, NULL);
+	}
+	return 0;
+}
+
 int snap_cli_print_json(json_t *j)
 {
 	if (!j) {

@@ -214,25 +214,49 @@ static int open_store(struct snap_store **s, const char *dir, bool create)
 	return 0;
 }
 
+/* Prints j (stolen) as one compact line on stdout, or fallback if it cannot
+ * be formatted (out of memory). */
+static void print_json(json_t *j, const char *fallback)
+{
+	char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	printf("%s\n", txt ? txt : fallback);
+	free(txt);
+	json_decref(j);
+}
+
+/* The options of ls, current and log: --store DIR, --repo NAME (only when
+ * repo is not NULL), --json (only when json is not NULL) and --help. Returns
+ * -1 to go on, else the exit status (after --help, or 2 after a usage
+ * message for an unknown option). */
+static int parse_query_opts(int argc, char **argv, void (*usage)(FILE *f), const char **store, const char **repo,
+                            bool *json)
+{
+	struct option opts[5] = {{"store", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}};
+	size_t n = 2;
+	if (repo)
+		opts[n++] = (struct option){"repo", required_argument, NULL, 'r'};
+	if (json)
+		opts[n++] = (struct option){"json", no_argument, NULL, 'j'};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': *store = optarg; break;
+		case 'r': *repo = optarg; break;
+		case 'j': *json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	return -1;
+}
+
 static int cmd_ls(int argc, char **argv)
 {
 	const char *store = NULL, *repo = NULL;
 	bool json = false;
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, 's'}, {"repo", required_argument, NULL, 'r'},
-		{"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': store = optarg; break;
-		case 'r': repo = optarg; break;
-		case 'j': json = true; break;
-		case 'h': usage_ls(stdout); return 0;
-		default: usage_ls(stderr); return 2;
-		}
-	}
+	int rc = parse_query_opts(argc, argv, usage_ls, &store, &repo, &json);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc) {
 		usage_ls(stderr);
 		return 2;
@@ -248,9 +272,7 @@ static int cmd_ls(int argc, char **argv)
 		return die("listing %s: %s", store, errmsg(r));
 	}
 	if (json) {
-		char *txt = json_dumps(ctx.list, JSON_COMPACT);
-		printf("%s\n", txt ? txt : "[]");
-		free(txt);
+		print_json(json_incref(ctx.list), "[]");
 	} else {
 		printf("%-12s  %-16s  %-12s  %6s  %10s  %8s  %12s\n", "ID", "REPO", "COMMIT", "AGE", "DURATION", "FILES", "BYTES");
 		size_t i;
@@ -275,21 +297,9 @@ static int cmd_current(int argc, char **argv)
 {
 	const char *store = NULL, *repo = NULL;
 	bool json = false;
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, 's'}, {"repo", required_argument, NULL, 'r'},
-		{"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': store = optarg; break;
-		case 'r': repo = optarg; break;
-		case 'j': json = true; break;
-		case 'h': usage_current(stdout); return 0;
-		default: usage_current(stderr); return 2;
-		}
-	}
+	int rc = parse_query_opts(argc, argv, usage_current, &store, &repo, &json);
+	if (rc >= 0)
+		return rc;
 	if (optind != argc || !repo) {
 		usage_current(stderr);
 		return 2;
@@ -317,19 +327,9 @@ static int cmd_current(int argc, char **argv)
 static int cmd_log(int argc, char **argv)
 {
 	const char *store = NULL;
-	static const struct option opts[] = {
-		{"store", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': store = optarg; break;
-		case 'h': usage_log(stdout); return 0;
-		default: usage_log(stderr); return 2;
-		}
-	}
+	int rc = parse_query_opts(argc, argv, usage_log, &store, NULL, NULL);
+	if (rc >= 0)
+		return rc;
 	if (optind + 1 != argc) {
 		usage_log(stderr);
 		return 2;
@@ -535,10 +535,7 @@ static int cmd_build(int argc, char **argv)
 			                      res.duration_ms);
 			if (j && (r == -ECHILD || r == -ETIMEDOUT))
 				json_object_set_new(j, "exit_status", json_integer(res.exit_status));
-			char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-			printf("%s\n", txt ? txt : "{\"error\":\"build failed\"}");
-			free(txt);
-			json_decref(j);
+			print_json(j, "{\"error\":\"build failed\"}");
 		}
 		snap_store_free(s);
 		rc = die("build failed: %s", res.error[0] ? res.error : strerror(-r));
@@ -554,10 +551,7 @@ static int cmd_build(int argc, char **argv)
 	if (json) {
 		json_t *j = json_pack("{s:s, s:s, s:f, s:I, s:I}", "id", res.id, "commit", res.commit, "duration_ms",
 		                      res.duration_ms, "files", (json_int_t)files, "bytes", (json_int_t)bytes);
-		char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-		printf("%s\n", txt ? txt : "{}");
-		free(txt);
-		json_decref(j);
+		print_json(j, "{}");
 	} else {
 		printf("%s\n", res.id);
 	}

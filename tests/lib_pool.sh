@@ -1,32 +1,10 @@
 # Helpers of the pool tests (sourced after lib.sh and lib_thawd.sh): pool
 # entries live in $ST/pool/NAME/eID-STAMP/ and stay mounted when thawd stops
-# (the next thawd adopts them), so the cleanup also unmounts those and waits
-# for their thawfs, then runs lib_thawd.sh's cleanup.
+# (the next thawd adopts them), so lib_thawd.sh's cleanup also unmounts those
+# and stops their thawfs.
 DEEP=src/core/engine/detail/impl/deep_file.c
 
-pool_cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$THAWD_PID" ] && kill "$THAWD_PID" 2>/dev/null && wait "$THAWD_PID" 2>/dev/null
-  THAWD_PID=
-  local c p m pids=()
-  for c in "$ST"/pool/*/e*/ctl.sock; do
-    [ -S "$c" ] || continue
-    p=$(timeout 3 "$THAWCTL" --timeout 2 "$c" status 2>/dev/null | jq -r '.pid // empty')
-    [ -n "$p" ] && pids+=("$p")
-  done
-  for m in "$ST"/pool/*/e*/mnt; do
-    is_mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null; }
-  done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-    kill "$p" 2>/dev/null
-  done
-  _prc() { return "$rc"; }
-  _prc
-  thawd_cleanup
-}
-trap pool_cleanup EXIT
+THAWD_WS_GLOBS+=("pool/*/e*")
 
 # add_pool_repo NAME URL EXTRA-JSON: registers a repository with pool fields.
 add_pool_repo() {

@@ -56,6 +56,15 @@ add_repo() {
   expect 201 POST /v1/repos "{\"name\":\"$1\",\"url\":\"$2\"}" >/dev/null
 }
 
+# start_demo FILES [THAWD-ARGS...]: generates $ORIGIN (a bare repository of
+# FILES files), starts thawd with THAWD-ARGS and registers ORIGIN as "demo".
+start_demo() {
+  local files=$1; shift
+  ORIGIN=$(gen origin.git --files "$files" --bare)
+  start_thawd "$@"
+  add_repo demo "$ORIGIN"
+}
+
 # new_session REPO NAME EMAIL [EXTRA-JSON-FIELDS]: prints the session id.
 new_session() {
   local extra=${4:+,$4}
@@ -72,23 +81,49 @@ wait_state() {
     fail "$id: not $want (is $(session_state "$id"))"
 }
 
-thawd_cleanup() {
-  local rc=$?
-  set +e
-  [ -n "$THAWD_PID" ] && kill "$THAWD_PID" 2>/dev/null && wait "$THAWD_PID" 2>/dev/null
-  local m pids=()
-  for c in "$ST"/sessions/*/ctl.sock; do
-    [ -S "$c" ] || continue
-    p=$(timeout 3 "$THAWCTL" --timeout 2 "$c" status 2>/dev/null | jq -r '.pid // empty')
+# writable_session NAME EMAIL [EXTRA-JSON-FIELDS]: a new session of "demo",
+# once writable; prints its id.
+writable_session() {
+  local id
+  id=$(new_session demo "$@")
+  wait_state "$id" writable
+  echo "$id"
+}
+
+# Workspace directories below $ST (globs; each with ctl.sock and mnt/) that
+# the cleanup unmounts and whose thawfs it stops: the sessions' here, and
+# lib_pool.sh adds the pool entries' (they outlive thawd).
+THAWD_WS_GLOBS=("sessions/*")
+
+# stop_workspaces DIR...: unmounts DIR/mnt and stops the thawfs serving
+# DIR/ctl.sock (asked for its pid first; it exits by itself once unmounted,
+# else it is killed after 5 s).
+stop_workspaces() {
+  local d p pids=()
+  for d in "$@"; do
+    [ -S "$d/ctl.sock" ] || continue
+    p=$(timeout 3 "$THAWCTL" --timeout 2 "$d/ctl.sock" status 2>/dev/null | jq -r '.pid // empty')
     [ -n "$p" ] && pids+=("$p")
   done
-  for m in "$ST"/sessions/*/mnt; do
-    is_mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null; }
+  for d in "$@"; do
+    is_mounted "$d/mnt" && { fusermount3 -u "$d/mnt" 2>/dev/null || fusermount3 -u -z "$d/mnt" 2>/dev/null; }
   done
   for p in "${pids[@]}"; do
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
     kill "$p" 2>/dev/null
   done
+}
+
+thawd_cleanup() {
+  local rc=$?
+  set +e
+  [ -n "$THAWD_PID" ] && kill "$THAWD_PID" 2>/dev/null && wait "$THAWD_PID" 2>/dev/null
+  THAWD_PID=
+  local g d dirs=()
+  for g in "${THAWD_WS_GLOBS[@]}"; do
+    for d in "$ST"/$g; do dirs+=("$d"); done
+  done
+  stop_workspaces "${dirs[@]}"
   _rc() { return "$rc"; }
   _rc
   cleanup

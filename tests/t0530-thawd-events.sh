@@ -8,11 +8,8 @@
 . "$(dirname "$0")/lib_thawd.sh"
 require_fuse
 
-ORIGIN=$(gen origin.git --files 200 --bare)
-start_thawd
-add_repo demo "$ORIGIN"
-ID=$(new_session demo "Ann" ann@example.com)
-wait_state "$ID" writable
+start_demo 200
+ID=$(writable_session "Ann" ann@example.com)
 MNT=$(session_field "$ID" mount)
 
 expect 400 GET "/v1/sessions/$ID/events?since=abc" >/dev/null

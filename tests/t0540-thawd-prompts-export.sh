@@ -7,11 +7,8 @@
 . "$(dirname "$0")/lib_thawd.sh"
 require_fuse
 
-ORIGIN=$(gen origin.git --files 200 --bare)
-start_thawd
-add_repo demo "$ORIGIN"
-ID=$(new_session demo "Owner" owner@example.com)
-wait_state "$ID" writable
+start_demo 200
+ID=$(writable_session "Owner" owner@example.com)
 MNT=$(session_field "$ID" mount)
 P='/v1/sessions/'$ID
 

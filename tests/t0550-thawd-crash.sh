@@ -7,9 +7,7 @@
 . "$(dirname "$0")/lib_thawd.sh"
 require_fuse
 
-ORIGIN=$(gen origin.git --files 300 --bare)
-start_thawd
-add_repo demo "$ORIGIN"
+start_demo 300
 A=$(new_session demo "Ann" ann@example.com)
 B=$(new_session demo "Ben" ben@example.com)
 wait_state "$A" writable

@@ -9,9 +9,7 @@ require_fuse
 
 CAP=${THAW_TEST_CAP:-40}
 N=100
-ORIGIN=$(gen origin.git --files 50 --bare)
-start_thawd --max-sessions "$CAP"
-add_repo demo "$ORIGIN"
+start_demo 50 --max-sessions "$CAP"
 
 t0=$(date +%s%N)
 cpids=()

@@ -7,9 +7,7 @@
 . "$(dirname "$0")/lib_thawd.sh"
 require_fuse
 
-ORIGIN=$(gen origin.git --files 100 --bare)
-start_thawd
-add_repo demo "$ORIGIN"
+start_demo 100
 # (each session's activity starts right after its creation: the limits are
 # short, and the machine may be slow)
 HARD=$(new_session demo "Ann" ann@example.com '"timeout_s":4')

@@ -18,31 +18,11 @@
 #include <cmocka.h>
 
 #include "snapshot_int.h"
-
-struct fx {
-	char dir[PATH_MAX];
-	char store_dir[PATH_MAX + 8];
-	struct snap_store *s;
-};
+#include "test_util.h"
 
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "%s/snapgc.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->store_dir, sizeof(f->store_dir), "%s/store", f->dir);
-	assert_int_equal(snap_store_open(&f->s, f->store_dir, true), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	snap_store_free(f->s);
-	snap__rm_rf(f->dir);
-	free(f);
-	return 0;
+	return fx_setup(state, "snapgc");
 }
 
 /* Makes an object look old (beyond any grace period the test uses). */
@@ -239,12 +219,12 @@ static void test_snapshot_gc__waits_for_writer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_snapshot_gc__unreferenced_removed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_gc__dedup_hit_refreshes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_gc__temporaries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_gc__remove_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_gc__unreadable_layer_stops_gc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_gc__waits_for_writer, setup, teardown),
+		FX_TEST(test_snapshot_gc__unreferenced_removed),
+		FX_TEST(test_snapshot_gc__dedup_hit_refreshes),
+		FX_TEST(test_snapshot_gc__temporaries),
+		FX_TEST(test_snapshot_gc__remove_refused),
+		FX_TEST(test_snapshot_gc__unreadable_layer_stops_gc),
+		FX_TEST(test_snapshot_gc__waits_for_writer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

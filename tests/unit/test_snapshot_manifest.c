@@ -19,31 +19,11 @@
 #include <cmocka.h>
 
 #include "snapshot_int.h"
-
-struct fx {
-	char dir[PATH_MAX];
-	char store_dir[PATH_MAX + 8];
-	struct snap_store *s;
-};
+#include "test_util.h"
 
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "%s/snapman.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->store_dir, sizeof(f->store_dir), "%s/store", f->dir);
-	assert_int_equal(snap_store_open(&f->s, f->store_dir, true), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	snap_store_free(f->s);
-	snap__rm_rf(f->dir);
-	free(f);
-	return 0;
+	return fx_setup(state, "snapman");
 }
 
 static struct snap_meta meta_of(int kind, const char *parent)
@@ -455,13 +435,13 @@ static void test_snapshot_manifest__write_failure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_snapshot_manifest__roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_manifest__list_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_manifest__same_content_same_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_manifest__bad_entries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_manifest__nested_calls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_manifest__write_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_manifest__threads, setup, teardown),
+		FX_TEST(test_snapshot_manifest__roundtrip),
+		FX_TEST(test_snapshot_manifest__list_order),
+		FX_TEST(test_snapshot_manifest__same_content_same_id),
+		FX_TEST(test_snapshot_manifest__bad_entries),
+		FX_TEST(test_snapshot_manifest__nested_calls),
+		FX_TEST(test_snapshot_manifest__write_failure),
+		FX_TEST(test_snapshot_manifest__threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /*
- * Unit tests of sessiond/util.c: ids, names, directories, histograms.
+ * Unit tests of sessiond/util.c: ids, names, directories, histograms, the
+ * SQLite helpers.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,6 +95,56 @@ static void test_thawd_util__histogram(void **state)
 	assert_true(h.sum > 100.2 && h.sum < 100.21);
 }
 
+static void collect_row(sqlite3_stmt *st, void *arg)
+{
+	json_t *o = json_pack("{s:I, s:s?}", "k", (json_int_t)sqlite3_column_int64(st, 0), "v",
+	                      (const char *)sqlite3_column_text(st, 1));
+	assert_non_null(o);
+	json_array_append_new(arg, o);
+}
+
+static void test_thawd_util__db_helpers(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/thawd-util-db.XXXXXX", path[128], err[256] = "";
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	sqlite3 *db = NULL;
+	/* a bad schema: -EIO, a reason, nothing left open */
+	assert_int_equal(thawd__db_open(path, SQLITE_OPEN_NOMUTEX, "CREATE TABLE;", &db, err, sizeof(err)), -EIO);
+	assert_null(db);
+	assert_non_null(strstr(err, "schema: "));
+	assert_int_equal(thawd__db_open(path, SQLITE_OPEN_NOMUTEX, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT, d REAL);",
+	                                &db, NULL, 0),
+	                 0);
+	assert_non_null(db);
+	/* binds by letter; a NULL string binds NULL */
+	assert_int_equal(thawd__db_exec(db, "INSERT INTO t(k, v, d) VALUES(?,?,?)", "isd", (int64_t)2, "two", 2.5), 0);
+	assert_int_equal(thawd__db_exec(db, "INSERT INTO t(k, v) VALUES(?,?)", "is", (int64_t)1, (const char *)NULL), 0);
+	assert_int_equal(thawd__db_exec(db, "INSERT INTO t(k) VALUES(?)", "i", (int64_t)1), -EIO); /* constraint */
+	assert_int_equal(thawd__db_exec(db, "INSERT INTO nosuch VALUES(1)", ""), -EIO);
+	assert_int_equal(thawd__db_exec(db, "SELECT 1", ""), -EIO); /* returns a row */
+	json_t *rows = json_array();
+	assert_int_equal(thawd__db_each(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k", collect_row, rows, "i",
+	                                (int64_t)1),
+	                 0);
+	assert_int_equal(json_array_size(rows), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "k")), 1);
+	assert_true(json_is_null(json_object_get(json_array_get(rows, 0), "v")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 1), "v")), "two");
+	assert_int_equal(thawd__db_each(db, "SELECT nosuch FROM t", collect_row, rows, ""), -EIO);
+	assert_int_equal(json_array_size(rows), 2);
+	json_decref(rows);
+	/* max(seq) of events: 0 without the table, then the largest */
+	assert_int_equal(thawd__db_max_seq(db), 0);
+	assert_int_equal(thawd__db_exec(db, "CREATE TABLE events(seq INTEGER PRIMARY KEY)", ""), 0);
+	assert_int_equal(thawd__db_max_seq(db), 0);
+	assert_int_equal(thawd__db_exec(db, "INSERT INTO events(seq) VALUES(?), (?)", "ii", (int64_t)7, (int64_t)41), 0);
+	assert_int_equal(thawd__db_max_seq(db), 41);
+	sqlite3_close(db);
+	assert_int_equal(thawd_rm_rf(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -101,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_thawd_util__repo_names),
 		cmocka_unit_test(test_thawd_util__mkdirs_rm_rf),
 		cmocka_unit_test(test_thawd_util__histogram),
+		cmocka_unit_test(test_thawd_util__db_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

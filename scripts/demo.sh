@@ -4,9 +4,10 @@
 #   1. generate a demo git repository (20,000 files, a small C project);
 #   2. start thawd on .thaw-demo/state and register the repository with a
 #      setup command (`make -C cproject`);
-#   3. build its image (mount, sync, run the setup in bubblewrap, freeze);
-#   4. create a session from the image and time the API call to the first
-#      byte of a file five directories deep;
+#   3. build its image (mount, sync, run the setup in bubblewrap, freeze),
+#      and let the warm pool mount a workspace of it;
+#   4. create a session (claimed from the pool) and time the API call to the
+#      first byte of a file five directories deep;
 #   5. write in the workspace once it is writable, snapshot it, remove the
 #      session (a pre-exit snapshot is taken), restore the snapshot into a
 #      new session and read the write back;
@@ -54,12 +55,21 @@ for _ in $(seq 1 200); do
 done
 "${THAW[@]}" status
 
-step "registering the repository (setup: make -C cproject)"
-"${THAW[@]}" repo add demo "$repo" --branch main --setup "make -C cproject" --wait
+step "registering the repository (setup: make -C cproject; a warm pool of 1 + 1 spare)"
+"${THAW[@]}" repo add demo "$repo" --branch main --setup "make -C cproject" --pool-min 1 --pool-spare 1 --wait
 
 step "building the image"
 "${THAW[@]}" image build demo --wait
 "${THAW[@]}" image ls demo
+image=$("${THAW[@]}" --json image ls demo | jq -r '.[0].id')
+
+step "waiting for a warm workspace of the new image in the pool"
+for _ in $(seq 1 600); do
+  "${THAW[@]}" --json pool ls | jq -e --arg img "$image" \
+    '.[] | select(.repo == "demo" and .ready >= 1 and .image == $img)' >/dev/null && break
+  sleep 0.05
+done
+"${THAW[@]}" pool ls
 
 step "creating a session and reading a file five directories deep"
 deep=src/core/engine/detail/impl/deep_file.c

@@ -11,7 +11,8 @@
 #define NOPTS(a) (sizeof(a) / sizeof(a[0]))
 
 static const char u_add[] =
-	"thaw repo add NAME URL [--branch B] [--setup CMD]... [--build-interval S] [--wait]";
+	"thaw repo add NAME URL [--branch B] [--setup CMD]... [--build-interval S]\n"
+	"              [--pool-min N] [--pool-max N] [--pool-spare N] [--wait]";
 static const char u_repo[] = "thaw repo add|ls|inspect ...";
 static const char u_build[] = "thaw image build REPO [--wait] [--wait-timeout S]";
 static const char u_ils[] = "thaw image ls REPO";
@@ -76,6 +77,13 @@ int cmd_repo(struct thaw_cli *c, int argc, char **argv)
 		{.name = "setup", .has_arg = true, .repeat = true},
 		{.name = "build-interval", .has_arg = true},
 		{.name = "wait"},
+		{.name = "pool-min", .has_arg = true},
+		{.name = "pool-max", .has_arg = true},
+		{.name = "pool-spare", .has_arg = true},
+	};
+	/* numeric options of `repo add`: option index -> body field */
+	static const struct { size_t opt; const char *field; } nums[] = {
+		{2, "build_interval_s"}, {4, "pool_min"}, {5, "pool_max"}, {6, "pool_spare"},
 	};
 	const char **pos = NULL;
 	size_t np = 0;
@@ -105,14 +113,17 @@ int cmd_repo(struct thaw_cli *c, int argc, char **argv)
 				json_array_append_new(setup, json_string(opts[1].values[k]));
 			json_object_set_new(body, "setup", setup);
 		}
-		if (opts[2].value) {
-			unsigned long long s;
-			if (parse_uint(opts[2].value, &s) < 0) {
+		for (size_t k = 0; k < NOPTS(nums); k++) {
+			const struct cli_opt *op = &opts[nums[k].opt];
+			unsigned long long v;
+			if (!op->value)
+				continue;
+			if (parse_uint(op->value, &v) < 0) {
 				json_decref(body);
-				r = usage_error(u_add, "--build-interval: expected seconds");
+				r = usage_error(u_add, "--%s: expected a whole number", op->name);
 				goto done;
 			}
-			json_object_set_new(body, "build_interval_s", json_integer((json_int_t)s));
+			json_object_set_new(body, nums[k].field, json_integer((json_int_t)v));
 		}
 		if (!(r = cli_call(c, "POST", "/v1/repos", body, &o)) && opts[3].value)
 			r = wait_ready(c, pos[1], &o);
@@ -123,7 +134,8 @@ int cmd_repo(struct thaw_cli *c, int argc, char **argv)
 				printf("added %s (%s, branch %s)\n", jstr(o, "name"), jstr(o, "url"), jstr(o, "branch"));
 		}
 	} else if (!strcmp(sub, "ls")) {
-		if (np != 1 || opts[0].value || opts[1].nvalues || opts[2].value || opts[3].value) {
+		if (np != 1 || opts[0].value || opts[1].nvalues || opts[2].value || opts[3].value || opts[4].value ||
+		    opts[5].value || opts[6].value) {
 			r = usage_error("thaw repo ls", "repo ls takes no arguments");
 			goto done;
 		}

@@ -27,7 +27,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: thawd [--state DIR] [--listen 127.0.0.1:PORT] [--thawfs PATH] [--max-sessions N]\n"
-	        "             [--foreground] [--log FILE] [--json]\n"
+	        "             [--foreground] [--log FILE] [--json] [--image-max-chain N]\n"
+	        "             [--image-gc-interval DUR] [--snapshot-retention DUR] [--gc-grace DUR]\n"
 	        "\n"
 	        "The Thaw session daemon: serves the HTTP/JSON API (docs/api.md) on STATE/thawd.sock\n"
 	        "and supervises one thawfs process per session workspace.\n"
@@ -39,7 +40,15 @@ static void usage(FILE *f)
 	        "  --max-sessions N   concurrent sessions (default %u); more answer 429\n"
 	        "  --foreground       stay attached (thawd never forks; accepted for scripts)\n"
 	        "  --log FILE         log here instead of stderr\n"
-	        "  --json             log one JSON object per line\n",
+	        "  --json             log one JSON object per line\n"
+	        "  --image-max-chain N  flatten an image chain longer than N layers (1..31, default 16;\n"
+	        "                     sets THAW_IMAGE_MAX_CHAIN for the image builder)\n"
+	        "  --image-gc-interval DUR  store garbage collection every DUR (default 10m; 0: only\n"
+	        "                     after a new image landed)\n"
+	        "  --snapshot-retention DUR  keep snapshots of ended sessions this long (default 7d)\n"
+	        "  --gc-grace DUR     unreferenced objects younger than this stay (default 10m)\n"
+	        "  DUR: a number with an optional unit s, m, h or d (seconds without one;\n"
+	        "  --snapshot-retention: days without one)\n",
 	        THAWD_DEFAULT_MAX_SESSIONS);
 }
 
@@ -55,6 +64,33 @@ static int default_state(char *out, size_t n)
 	if (!e || !*e)
 		return -ENOENT;
 	return snprintf(out, n, "%s/.local/state/thaw", e) < (int)n ? 0 : -ENAMETOOLONG;
+}
+
+/* "90", "90s", "15m", "12h", "7d" -> seconds (a number without unit is in
+ * unit_s seconds). -EINVAL on anything else or above 10 years. */
+static int parse_duration(const char *v, int64_t unit_s, int64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (!*v || !isdigit((unsigned char)*v) || errno || n < 0)
+		return -EINVAL;
+	int64_t mul = unit_s;
+	if (*end) {
+		if (end[1])
+			return -EINVAL;
+		switch (*end) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		default: return -EINVAL;
+		}
+	}
+	if (n > 10LL * 366 * 86400 / mul)
+		return -EINVAL;
+	*out = (int64_t)n * mul;
+	return 0;
 }
 
 static int find_thawfs(char *out, size_t n)
@@ -155,6 +191,7 @@ static void tick_cb(uv_timer_t *t)
 	struct thawd *d = t->data;
 	thawd_sessions_tick(d);
 	thawd_repos_tick(d);
+	thawd_image_gc_tick(d);
 }
 
 static void stop_all(struct thawd *d)
@@ -206,7 +243,10 @@ int main(int argc, char **argv)
 	const char *state = NULL, *thawfs = NULL;
 	d->cfg.max_sessions = THAWD_DEFAULT_MAX_SESSIONS;
 	d->pidfd = -1;
-	enum { O_STATE = 256, O_LISTEN, O_THAWFS, O_MAX, O_FG, O_LOG, O_JSON };
+	d->cfg.image_gc_interval_s = THAWD_GC_DEFAULT_INTERVAL_S;
+	d->cfg.snapshot_retention_s = THAWD_GC_DEFAULT_RETENTION_S;
+	d->cfg.gc_grace_s = THAWD_GC_DEFAULT_GRACE_S;
+	enum { O_STATE = 256, O_LISTEN, O_THAWFS, O_MAX, O_FG, O_LOG, O_JSON, O_CHAIN, O_GC_INT, O_RETENTION, O_GRACE };
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, O_STATE},
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -215,6 +255,10 @@ int main(int argc, char **argv)
 		{"foreground", no_argument, NULL, O_FG},
 		{"log", required_argument, NULL, O_LOG},
 		{"json", no_argument, NULL, O_JSON},
+		{"image-max-chain", required_argument, NULL, O_CHAIN},
+		{"image-gc-interval", required_argument, NULL, O_GC_INT},
+		{"snapshot-retention", required_argument, NULL, O_RETENTION},
+		{"gc-grace", required_argument, NULL, O_GRACE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -238,6 +282,36 @@ int main(int argc, char **argv)
 		case O_FG: d->cfg.foreground = true; break;
 		case O_LOG: d->cfg.log_path = optarg; break;
 		case O_JSON: d->cfg.json_log = true; break;
+		case O_CHAIN: {
+			char *end = NULL;
+			long v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || v < 1 || v > 31) {
+				fprintf(stderr, "thawd: --image-max-chain: expected 1..31, got '%s'\n", optarg);
+				return 2;
+			}
+			/* the image builder (snapshot/image_flatten.c) reads it on the worker thread */
+			setenv("THAW_IMAGE_MAX_CHAIN", optarg, 1);
+			break;
+		}
+		case O_GC_INT:
+		case O_GRACE:
+		case O_RETENTION: {
+			int64_t v = 0;
+			if (parse_duration(optarg, c == O_RETENTION ? 86400 : 1, &v) < 0 ||
+			    (c != O_RETENTION && v > UINT32_MAX)) {
+				fprintf(stderr, "thawd: --%s: expected a duration such as 90, 90s, 15m, 12h or 7d, got '%s'\n",
+				        c == O_GC_INT ? "image-gc-interval" : c == O_GRACE ? "gc-grace" : "snapshot-retention",
+				        optarg);
+				return 2;
+			}
+			if (c == O_GC_INT)
+				d->cfg.image_gc_interval_s = (unsigned)v;
+			else if (c == O_GRACE)
+				d->cfg.gc_grace_s = (unsigned)v;
+			else
+				d->cfg.snapshot_retention_s = v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -351,6 +425,9 @@ int main(int argc, char **argv)
 
 	thawd_log(d, "info", "thawd %s pid %d on %s (thawfs %s, max %u sessions)", THAWD_VERSION, (int)getpid(), sock,
 	          d->cfg.thawfs, d->cfg.max_sessions);
+	thawd_log(d, "info", "store gc every %u s (0: after new images only), snapshot retention %lld s, object grace %u s, image chain at most %s layers",
+	          d->cfg.image_gc_interval_s, (long long)d->cfg.snapshot_retention_s, d->cfg.gc_grace_s,
+	          getenv("THAW_IMAGE_MAX_CHAIN") ? getenv("THAW_IMAGE_MAX_CHAIN") : "16");
 	thawd_event(d, NULL, "lifecycle", json_pack("{s:s, s:i}", "state", "daemon-started", "pid", (int)getpid()));
 	thawd_repos_restore(d);
 	thawd_sessions_restore(d);
@@ -363,6 +440,7 @@ int main(int argc, char **argv)
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	free(routes);
 	thawd_free_all(d);
+	thawd_image_gc_free();
 	sqlite3_close(d->db);
 	snap_store_free(d->store);
 	git_libgit2_shutdown();

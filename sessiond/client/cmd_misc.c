@@ -1,12 +1,28 @@
 /* thaw pool ls, thaw warm, thaw status */
 #include "client.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "banned.h"
 
 #define NOPTS(a) (sizeof(a) / sizeof(a[0]))
+
+static long long cli_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A layer id in a table: its first 12 digits. */
+static const char *short_id(const char *id, char *buf, size_t n)
+{
+	snprintf(buf, n, "%.12s", id);
+	return buf;
+}
 
 int cmd_pool(struct thaw_cli *c, int argc, char **argv)
 {
@@ -18,23 +34,32 @@ int cmd_pool(struct thaw_cli *c, int argc, char **argv)
 		return r;
 	json_t *o = NULL;
 	if (help) {
-		puts("usage: thaw pool ls");
+		puts("usage: thaw pool ls\n"
+		     "(the warm pool of every repository: READY idle entries of the current image, SYNCING\n"
+		     "entries being made, IN USE live sessions, DESIRED the size the pool works to, WARM and\n"
+		     "COLD session creations served from the pool and by a cold mount)");
 	} else if (np != 1 || strcmp(pos[0], "ls") != 0) {
 		r = usage_error("thaw pool ls", "expected pool ls");
 	} else if (!(r = cli_call(c, "GET", "/v1/pools", NULL, &o))) {
 		if (c->json) {
 			print_json(o);
 		} else {
-			static const char *const hdr[] = {"REPO", "IMAGE", "READY", "SYNCING", "IN USE", "DESIRED", "COLD"};
-			struct table *t = table_new(7, hdr);
+			static const char *const hdr[] = {"REPO", "IMAGE", "READY", "SYNCING", "IN USE", "DESIRED", "WARM",
+			                                  "COLD"};
+			struct table *t = table_new(8, hdr);
 			size_t i;
 			json_t *p;
 			json_array_foreach(o, i, p) {
-				char a[32], b[32], cc[32], d[32], e[32];
-				const char *cells[] = {jstr(p, "repo"), jstr(p, "image"), jnum(p, "ready", a, sizeof(a)),
-						       jnum(p, "syncing", b, sizeof(b)), jnum(p, "in_use", cc, sizeof(cc)),
-						       jnum(p, "desired", d, sizeof(d)),
-						       jnum(p, "cold_fallbacks", e, sizeof(e))};
+				char img[16], a[32], b[32], cc[32], d[32], w[32], e[32];
+				bool on = json_is_true(json_object_get(p, "enabled"));
+				const char *cells[] = {jstr(p, "repo"),
+				                       short_id(jstr(p, "image"), img, sizeof(img)),
+				                       on ? jnum(p, "ready", a, sizeof(a)) : "no pool",
+				                       on ? jnum(p, "creating", b, sizeof(b)) : "-",
+				                       jnum(p, "claimed", cc, sizeof(cc)),
+				                       on ? jnum(p, "desired", d, sizeof(d)) : "-",
+				                       on ? jnum(p, "claims_warm", w, sizeof(w)) : "-",
+				                       on ? jnum(p, "cold_fallbacks", e, sizeof(e)) : "-"};
 				table_add(t, cells);
 			}
 			table_print(t, stdout);
@@ -58,15 +83,25 @@ int cmd_warm(struct thaw_cli *c, int argc, char **argv)
 		return r;
 	json_t *o = NULL;
 	if (help) {
-		printf("usage: %s\n(a user started typing: make sure a warm entry is ready for them)\n", u);
-	} else if (np != 1 || !opts[0].value) {
+		printf("usage: %s\n(a user started typing: hold a warm entry of REPO for them for a minute;\n"
+		       "U is \"Name <email>\" or an email; their next session create gets it)\n",
+		       u);
+	} else if (np != 1 || !opts[0].value || !opts[0].value[0]) {
 		r = usage_error(u, "warm takes REPO and --user");
 	} else if (!(r = cli_call(c, "POST", "/v1/warm", json_pack("{s:s, s:s}", "repo", pos[0], "user", opts[0].value),
-				  &o))) {
-		if (c->json)
+	                          &o))) {
+		if (c->json) {
 			print_json(o);
-		else
-			printf("warm %s for %s: entry %s\n", jstr(o, "repo"), jstr(o, "user"), jstr(o, "entry"));
+		} else {
+			json_t *e = json_object_get(o, "entry");
+			json_int_t until = json_integer_value(json_object_get(o, "held_until_ms"));
+			if (json_is_integer(e))
+				printf("warm %s for %s: entry %lld held for %lld s\n", jstr(o, "repo"), jstr(o, "user"),
+				       (long long)json_integer_value(e), (long long)((until - cli_now_ms() + 999) / 1000));
+			else
+				printf("warm %s for %s: no entry ready, the next one is held for them\n", jstr(o, "repo"),
+				       jstr(o, "user"));
+		}
 	}
 	json_decref(o);
 	args_release(opts, NOPTS(opts), pos);

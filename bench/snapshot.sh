@@ -185,6 +185,8 @@ unmount_pid() { # MNT PID
   [ -z "${2:-}" ] || wait_gone "$2"
 }
 fresh() { rm -rf --one-file-system "$@"; mkdir -p "$@"; }
+# store_bytes STORE: bytes of its objects, loose (objects/) and packed (packs/)
+store_bytes() { du -scb --apparent-size "$1/objects" "$1"/packs 2>/dev/null | tail -1 | cut -f1; }
 
 # mount_ws MNT UPPER CACHE SOCK: a workspace at main with an upper; WS_PID
 mount_ws() {
@@ -250,7 +252,7 @@ for n in "${SIZE_LIST[@]}"; do
           sample "$n" freeze_park_ms thaw "$r" "$(jq -r '.park_ms // "nan"' <<<"$fj")" ms
           sample "$n" freeze_pack_ms thaw "$r" "$(jq -r '.pack_ms // "nan"' <<<"$fj")" ms
           sample "$n" pack_mb_s thaw "$r" "$(mbps "$bytes" "$T_MS")" MiB/s
-          sample "$n" stored_bytes thaw "$r" "$(du -sb --apparent-size "$STORE/objects" | cut -f1)" B ;;
+          sample "$n" stored_bytes thaw "$r" "$(store_bytes "$STORE")" B ;;
         tarlz4)
           timed sh -c "tar -C '$UP' --exclude=./.thaw-work -cf - . | lz4 -1 -q - '$S/upper.tar.lz4'" || die "tar | lz4 failed"
           sample "$n" freeze_ms tar_lz4 "$r" "$T_MS" ms
@@ -332,7 +334,7 @@ for n in "${SIZE_LIST[@]}"; do
     tar -C "$S/upper" --exclude=./.thaw-work -cf - . | lz4 -1 -q >"$S/snap-$k.tar.lz4"
     tarsum=$((tarsum + $(stat -c %s "$S/snap-$k.tar.lz4")))
   done
-  stored=$(du -sb --apparent-size "$S/store/objects" | cut -f1)
+  stored=$(store_bytes "$S/store")
   sample "$n" dedup_logical_bytes thaw 1 "$logical" B
   sample "$n" dedup_stored_bytes thaw 1 "$stored" B
   sample "$n" dedup_stored_bytes tar_lz4 1 "$tarsum" B

@@ -2,6 +2,12 @@
  * The control socket: line-delimited JSON over a Unix stream socket (the
  * protocol is in fs.h). One thread polls the listening socket and up to
  * CTL_MAX_CLIENTS connections; requests are small and answered at once.
+ *
+ * A freeze with "lease_ms" belongs to the connection that asked for it: the
+ * gate reopens by itself when that connection closes (the freezer exited or
+ * was killed) or when the lease runs out without a renewal (the freezer
+ * hangs). At most one lease exists; a thaw or a plain freeze ends it. The
+ * lease lives in this thread only (the poll timeout is its timer).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +26,7 @@
 
 #define CTL_MAX_CLIENTS 32
 #define CTL_MAX_LINE 65536
+#define CTL_MAX_LEASE_MS (24ll * 3600 * 1000)
 
 struct client {
 	int fd;
@@ -38,7 +45,26 @@ struct fs_control {
 	bool running;
 	struct client cl[CTL_MAX_CLIENTS];
 	int ncl;
+	int lease_fd;           /* the connection holding the freeze lease, -1: none */
+	int64_t lease_ms;       /* its length */
+	int64_t lease_deadline; /* CLOCK_MONOTONIC ms */
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The freezer is gone or silent: reopen the gate as a thaw would. */
+static void lease_end(struct fs_control *c, const char *reason)
+{
+	c->lease_fd = -1;
+	fs__gate_open(c->fs, true);
+	fs_log("thawfs: freeze lease ended (%s): gate reopened", reason);
+	fs__event(c->fs, json_pack("{s:s,s:s}", "event", "thawed", "reason", reason));
+}
 
 #define U64(field) json_integer((json_int_t)atomic_load_explicit(&fs->stats.field, memory_order_relaxed))
 
@@ -106,13 +132,32 @@ static json_t *handle(struct fs_control *c, struct client *cl, const char *line)
 		resp = error_json("missing \"cmd\"");
 	} else if (!strcmp(cmd, "status")) {
 		resp = fs__status_json(c->fs);
+		json_t *gate = json_object_get(resp, "gate");
+		if (gate)
+			json_object_set_new(gate, "lease_ms_left",
+			                    c->lease_fd >= 0 ? json_integer(c->lease_deadline - mono_ms()) : json_null());
 	} else if (!strcmp(cmd, "sync")) {
 		int r = fs__sync_request(c->fs);
 		resp = r < 0 ? error_json("no --remote: this workspace does not sync")
 		             : json_pack("{s:b,s:b}", "ok", 1, "started", 1);
 	} else if (!strcmp(cmd, "freeze")) {
+		json_t *jl = json_object_get(req, "lease_ms");
+		json_int_t lease = json_is_integer(jl) ? json_integer_value(jl) : 0;
+		bool renew = json_is_true(json_object_get(req, "renew"));
 		if (!c->fs->upper) {
 			resp = error_json("read-only workspace: nothing to freeze");
+		} else if ((jl && !json_is_integer(jl)) || lease < 0 || lease > CTL_MAX_LEASE_MS || (renew && !lease)) {
+			resp = error_json("\"lease_ms\" must be an integer from 1 to 86400000 (and given with \"renew\")");
+		} else if (renew) {
+			/* Extend this connection's lease; it may have run out. */
+			if (c->lease_fd != cl->fd) {
+				resp = error_json("this connection holds no freeze lease (it ran out or a thaw ended it): "
+				                  "the gate was reopened");
+			} else {
+				c->lease_ms = lease;
+				c->lease_deadline = mono_ms() + lease;
+				resp = json_pack("{s:b,s:I}", "ok", 1, "lease_ms", (json_int_t)lease);
+			}
 		} else {
 			/* Park new mutations, wait for the running ones, flush. */
 			fs__gate_close(c->fs, true);
@@ -121,8 +166,16 @@ static json_t *handle(struct fs_control *c, struct client *cl, const char *line)
 			if (r < 0)
 				fs__gate_open(c->fs, true);
 			fs__event(c->fs, json_pack("{s:s}", "event", r < 0 ? "freeze-failed" : "frozen"));
+			c->lease_fd = -1; /* a plain freeze holds the gate until a thaw */
+			if (r == 0 && lease > 0) {
+				c->lease_fd = cl->fd;
+				c->lease_ms = lease;
+				c->lease_deadline = mono_ms() + lease;
+				json_object_set_new(resp, "lease_ms", json_integer(lease));
+			}
 		}
 	} else if (!strcmp(cmd, "thaw")) {
+		c->lease_fd = -1;
 		fs__gate_open(c->fs, true);
 		fs__event(c->fs, json_pack("{s:s}", "event", "thawed"));
 		resp = json_pack("{s:b,s:o}", "ok", 1, "gate", fs__gate_json(c->fs));
@@ -148,6 +201,8 @@ static json_t *handle(struct fs_control *c, struct client *cl, const char *line)
 
 static void client_close(struct fs_control *c, int i)
 {
+	if (c->cl[i].fd == c->lease_fd)
+		lease_end(c, "freezer gone");
 	if (c->cl[i].subscribed)
 		atomic_fetch_sub(&c->fs->events.subscribers, 1);
 	close(c->cl[i].fd);
@@ -321,13 +376,25 @@ static void *control_thread(void *arg)
 			pf[i + 2] = (struct pollfd){.fd = c->cl[i].fd, .events = POLLIN};
 		int nfds = c->ncl + 2;
 		pf[nfds] = (struct pollfd){.fd = c->fs->events.wake[0], .events = POLLIN};
-		if (poll(pf, (nfds_t)nfds + 1, -1) < 0) {
+		int timeout = -1;
+		if (c->lease_fd >= 0) {
+			int64_t left = c->lease_deadline - mono_ms();
+			timeout = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+		}
+		int pr = poll(pf, (nfds_t)nfds + 1, timeout);
+		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pf[0].revents)
 			break;
+		if (c->lease_fd >= 0 && mono_ms() >= c->lease_deadline) {
+			lease_end(c, "lease expired");
+			continue; /* the poll set is rebuilt */
+		}
+		if (pr == 0)
+			continue;
 		if (pf[nfds].revents) {
 			char drain[256];
 			while (read(c->fs->events.wake[0], drain, sizeof(drain)) > 0)
@@ -362,6 +429,7 @@ int fs_control_bind(struct fs_control **out, struct fs *fs, const char *path)
 		return -ENOMEM;
 	c->fs = fs;
 	c->lfd = c->wake[0] = c->wake[1] = -1;
+	c->lease_fd = -1;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		r = -ENAMETOOLONG;
 		goto fail;
@@ -423,6 +491,7 @@ void fs_control_stop(struct fs_control *c)
 		(void)!write(c->wake[1], "x", 1);
 		pthread_join(c->thread, NULL);
 	}
+	c->lease_fd = -1; /* shutting down: the gate stays as fs_run left it */
 	for (int i = c->ncl - 1; i >= 0; i--)
 		client_close(c, i);
 	close(c->lfd);

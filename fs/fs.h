@@ -28,7 +28,19 @@
  *                                      "evictions","io_errors","erofs","inodes"}}
  *   {"cmd":"sync"}        {"ok":true,"started":true}: fetch and swap again now (needs --remote)
  *   {"cmd":"freeze"}      park new mutations, wait for running ones, syncfs the upper;
- *                         answers {"ok":true,"gate":{...}} once quiescent
+ *                         answers {"ok":true,"gate":{...}} once quiescent; the gate stays
+ *                         frozen until a thaw (from any connection)
+ *   {"cmd":"freeze","lease_ms":N}
+ *                         the same, but the freeze is leased to this connection: the gate
+ *                         reopens by itself (event {"event":"thawed","reason":"freezer gone"|
+ *                         "lease expired"}) when the connection closes (the freezer exited or
+ *                         was killed) or N ms pass without a renewal. Answer adds "lease_ms".
+ *                         N: 1..86400000. One lease at a time; a thaw or a plain freeze ends it.
+ *   {"cmd":"freeze","lease_ms":N,"renew":true}
+ *                         extend this connection's lease to N ms from now (no new freeze);
+ *                         {"ok":false} if it holds none any more (ran out, or thawed): the
+ *                         gate was reopened meanwhile, so what was read since is not still.
+ *                         status's "gate" has "lease_ms_left": N|null
  *   {"cmd":"thaw"}        reopen the gate; parked mutations run in order
  *   {"cmd":"subscribe"}   {"ok":true,"subscribed":true}, then one line per event:
  *                         {"event":"change","op":OP,"path":P,...}, {"event":"sync","phase":

@@ -11,7 +11,7 @@
 #   5. write in the workspace once it is writable, snapshot it, remove the
 #      session (a pre-exit snapshot is taken), restore the snapshot into a
 #      new session and read the write back;
-#   6. stop thawd (its workspaces are unmounted).
+#   6. stop thawd and unmount the pool's warm workspaces.
 # Idempotent: a second run reuses the repository and the built binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,14 @@ if [ -f "$state/thawd.pid" ] && kill -0 "$(cat "$state/thawd.pid")" 2>/dev/null;
   echo "demo: a thawd from an earlier run is still up (pid $(cat "$state/thawd.pid")); stop it first" >&2
   exit 1
 fi
-{ grep " $state/" /proc/mounts || true; } | awk '{print $2}' | while read -r m; do fusermount3 -u "$m" 2>/dev/null || true; done
+# Unmounts every workspace under the demo's state (warm pool entries outlive
+# thawd on purpose: a restarted daemon adopts them).
+unmount_all() {
+  { grep " $state/" /proc/mounts || true; } | awk '{print $2}' | while read -r m; do
+    fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true
+  done
+}
+unmount_all
 rm -rf "$state"
 mkdir -p "$state"
 
@@ -46,6 +53,7 @@ thawd_pid=$!
 stop_thawd() {
   kill "$thawd_pid" 2>/dev/null || true
   for _ in $(seq 1 300); do kill -0 "$thawd_pid" 2>/dev/null || break; sleep 0.1; done
+  unmount_all
 }
 trap stop_thawd EXIT
 for _ in $(seq 1 200); do
@@ -102,7 +110,7 @@ echo "demo: restored: $(cat "$mnt2/DEMO_NOTE.txt")" >&2
 "${THAW[@]}" session ls
 "${THAW[@]}" session rm "$(jq -r .id <<<"$sess2")"
 
-step "stopping thawd"
+step "stopping thawd and unmounting the warm pool"
 stop_thawd
 trap - EXIT
 echo "demo: done (daemon log: ${state#"$PWD"/}/thawd.log)" >&2

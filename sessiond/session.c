@@ -541,23 +541,26 @@ struct teardown {
 	void *arg;
 };
 
-/* snap_freeze with two retries on a failure of the control conversation
+/* snap_freeze with retries on a failure of the control conversation
  * (thawfs answering a request with an error or not at all, seen right after
- * a mount under load): snap_freeze reopens the gate on every path, so a
- * retry is safe. Other failures (no space, a corrupt store) are final.
+ * a mount under load; or its socket refusing or missing while the supervisor
+ * remounts a thawfs that died or hung): snap_freeze reopens the gate on every
+ * path, so a retry is safe. Up to 4 retries, 0.2 s to 0.8 s apart (2 s in
+ * all). Other failures (no space, a corrupt store) are final.
  * Blocking: thread pool. */
 int thawd__freeze(struct snap_store *store, const struct snap_freeze_opts *o, char out_id[SNAP_ID_HEXLEN + 1],
                   struct snap_freeze_stats *st, char *msg, size_t mlen)
 {
 	int r = 0;
-	for (int attempt = 0; attempt < 3; attempt++) {
+	for (int attempt = 0; attempt < 5; attempt++) {
 		if (attempt)
 			usleep(200000u * (unsigned)attempt);
 		r = snap_freeze(store, o, out_id, st);
 		if (r == 0)
 			return 0;
 		snprintf(msg, mlen, "%s", snap_last_error());
-		if (r != -EIO && r != -ETIMEDOUT && r != -ECONNRESET && r != -EPROTO)
+		bool no_socket = (r == -ECONNREFUSED || r == -ENOENT) && strncmp(msg, "cannot connect to control", 25) == 0;
+		if (r != -EIO && r != -ETIMEDOUT && r != -ECONNRESET && r != -EPROTO && !no_socket)
 			break;
 		if (r == -EIO && strncmp(msg, "control ", 8) != 0)
 			break; /* an I/O error of the store, not of the conversation */

@@ -11,6 +11,7 @@
 
 #include "snapshot.h"
 #include "cli.h"
+#include "snapshot_int.h"
 #include "banned.h"
 
 static void usage(FILE *f)
@@ -81,9 +82,13 @@ int snap_cli_restore(int argc, char **argv)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct snap_store *s = NULL;
-	int r = snap_cli_open_store("restore", store, false, json, &s);
-	if (r)
-		return r;
+	/* Light: libgit2 starts only after thawfs was started (restore.c). */
+	const char *dir = snap_cli_store_path("restore", store);
+	if (!dir)
+		return SNAP_EXIT_USAGE;
+	int r = snap__store_open_light(&s, dir);
+	if (r < 0)
+		return snap_cli_fail("restore", json, r, NULL);
 	char **ids = NULL;
 	size_t n = 0;
 	r = snap_restore(s, &o);

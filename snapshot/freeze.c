@@ -38,6 +38,11 @@
 #define CTL_FREEZE_TIMEOUT_MS 300000 /* waits for running mutations (a large write) */
 #define CTL_MAX_LINE (16u << 20)
 #define PACK_ATTEMPTS 3
+/* The freeze is leased to our connection (fs/fs.h): if this process dies,
+ * thawfs reopens the gate at once (the connection closes); if it hangs, after
+ * the lease. Renewed after every batch of the pack and before the layer is
+ * written; a lease that ran out fails the freeze (the upper was not still). */
+#define FREEZE_LEASE_MS 120000
 
 int snap__freeze_err(int r, const char *fmt, ...)
 {
@@ -76,12 +81,13 @@ static int ctl_connect(const char *path, int *out)
 	return 0;
 }
 
-/* Sends {"cmd":cmd} and reads the one-line answer; an {"ok":false} answer is
- * -EIO with its message. *out: the answer (caller decrefs). */
-static int ctl_call(int fd, const char *cmd, int timeout_ms, json_t **out)
+/* Sends {"cmd":cmd} (or req, a whole request line, when given) and reads the
+ * one-line answer; an {"ok":false} answer is -EIO with its message. *out: the
+ * answer (caller decrefs). */
+static int ctl_request(int fd, const char *cmd, const char *line, int timeout_ms, json_t **out)
 {
-	char req[128];
-	int n = snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}\n", cmd);
+	char req[256];
+	int n = line ? snprintf(req, sizeof(req), "%s\n", line) : snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}\n", cmd);
 	for (int off = 0; off < n;) {
 		ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
@@ -149,6 +155,25 @@ static int ctl_call(int fd, const char *cmd, int timeout_ms, json_t **out)
 done:
 	free(buf);
 	return r;
+}
+
+static int ctl_call(int fd, const char *cmd, int timeout_ms, json_t **out)
+{
+	return ctl_request(fd, cmd, NULL, timeout_ms, out);
+}
+
+static int lease_renew(void *arg)
+{
+	int fd = *(int *)arg;
+	json_t *j = NULL;
+	char line[96];
+	snprintf(line, sizeof(line), "{\"cmd\":\"freeze\",\"lease_ms\":%d,\"renew\":true}", FREEZE_LEASE_MS);
+	int r = ctl_request(fd, "freeze (renew)", line, CTL_TIMEOUT_MS, &j);
+	json_decref(j);
+	if (r < 0)
+		return snap__freeze_err(-ETIMEDOUT, "the workspace's freeze ended before the pack did (%s): no layer",
+		                        snap_last_error());
+	return 0;
 }
 
 /* ---- what the status says ---- */
@@ -323,7 +348,7 @@ int snap_freeze(struct snap_store *s, const struct snap_freeze_opts *o, char out
 	json_t *st = NULL;
 	struct ws w = {0};
 	struct snap__pack p = {0};
-	bool frozen = false;
+	bool frozen = false, was_packing = false;
 	int fd = -1, upfd = -1, r;
 	char id[SNAP_ID_HEXLEN + 1] = "";
 
@@ -344,12 +369,19 @@ int snap_freeze(struct snap_store *s, const struct snap_freeze_opts *o, char out
 	ws_release(&w);
 
 	progress(o, "freeze", 0, 0);
-	if ((r = ctl_call(fd, "freeze", CTL_FREEZE_TIMEOUT_MS, &st)) < 0)
+	char freeze_line[64];
+	snprintf(freeze_line, sizeof(freeze_line), "{\"cmd\":\"freeze\",\"lease_ms\":%d}", FREEZE_LEASE_MS);
+	if ((r = ctl_request(fd, "freeze", freeze_line, CTL_FREEZE_TIMEOUT_MS, &st)) < 0)
 		goto done;
 	frozen = true;
 	tpark = now_ms();
 	json_decref(st);
 	st = NULL;
+	/* A session's new objects go into one pack (objpack.c): no inode each.
+	 * An image's stay loose objects (built off the hot path, every 30
+	 * minutes; tools and tests of the image pipeline look at objects/). */
+	was_packing = s->packing;
+	snap__store_set_packing(s, o->kind != SNAP_KIND_IMAGE);
 
 	for (int attempt = 0;; attempt++) {
 		/* What is below the layer, read while nothing can change above it. */
@@ -367,9 +399,11 @@ int snap_freeze(struct snap_store *s, const struct snap_freeze_opts *o, char out
 		p.nlayers = w.nlayers;
 		p.progress = o->progress;
 		p.progress_arg = o->progress_arg;
+		p.renew = lease_renew;
+		p.renew_arg = &fd;
 		progress(o, "pack", 0, 0);
 		if ((r = snap__pack_upper(&p, upfd)) < 0 ||
-		    (w.mountpoint && (r = snap__pack_git_head(&p, w.mountpoint)) < 0))
+		    (w.mountpoint && (r = snap__pack_git_head(&p, w.mountpoint)) < 0) || (r = lease_renew(&fd)) < 0)
 			goto done;
 		if ((r = ctl_call(fd, "status", CTL_TIMEOUT_MS, &st)) < 0)
 			goto done;
@@ -399,6 +433,8 @@ done:
 	json_decref(st);
 	if (upfd >= 0)
 		close(upfd);
+	if (frozen)
+		snap__store_set_packing(s, was_packing);
 	if (frozen) {
 		progress(o, "thaw", 0, 0);
 		int tr = thaw(o, fd);

@@ -41,6 +41,8 @@ struct snap__pack {
 	size_t nlayers;
 	void (*progress)(void *arg, const char *phase, uint64_t done, uint64_t total); /* or NULL */
 	void *progress_arg;
+	int (*renew)(void *arg);          /* or NULL: after each batch; < 0 stops the pack */
+	void *renew_arg;
 	/* outputs */
 	struct snap__pentry *v;
 	size_t n, cap;

@@ -176,6 +176,11 @@ static int sweep_objects(struct snap_store *s, const struct oidset *set, time_t 
 	return r;
 }
 
+static bool live_cb(void *arg, const git_oid *id)
+{
+	return oidset_has(arg, id);
+}
+
 static void sweep_tmp(struct snap_store *s, time_t cutoff, bool dry, struct snap_gc_stats *st)
 {
 	char p[PATH_MAX];
@@ -209,6 +214,8 @@ int snap_store_gc(struct snap_store *s, unsigned grace_sec, bool dry_run, struct
 	int r = collect_refs(s, &set, &st.layers);
 	if (r == 0)
 		r = sweep_objects(s, &set, now - (time_t)grace_sec, dry_run, &st);
+	if (r == 0) /* packs (objpack.c): the objects of freezes */
+		r = snap__packs_gc(s, live_cb, &set, now - (time_t)grace_sec, dry_run, &st);
 	if (r == 0) {
 		sweep_tmp(s, now - TMP_MAX_AGE_SEC, dry_run, &st);
 		if (!dry_run) {

@@ -106,6 +106,15 @@ int snap__hash_odb_new(git_odb **out)
 
 int snap__hash_begin(struct snap_store *s, uint64_t size, struct snap__hash **out)
 {
+	if (!s->hash_odb) {
+		/* a store opened light (snap__store_open_light) */
+		snap__git_init();
+		pthread_mutex_lock(&s->pend_lock);
+		int r = s->hash_odb ? 0 : snap__hash_odb_new(&s->hash_odb);
+		pthread_mutex_unlock(&s->pend_lock);
+		if (r < 0)
+			return r;
+	}
 	struct snap__hash *h = calloc(1, sizeof(*h));
 	if (!h)
 		return snap__err(-ENOMEM, "out of memory");
@@ -201,15 +210,20 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* The pending temporary of id, copied into tmp; false if not pending. */
-static bool pending_path(struct snap_store *s, const git_oid *id, char *tmp, size_t len, uint64_t *stored);
+/* The pending temporary of id, copied into tmp, with the frame's offset and
+ * length in it (loose: 0 and the file's); false if not pending. */
+static bool pending_path(struct snap_store *s, const git_oid *id, char *tmp, size_t len, uint64_t *stored,
+                         uint64_t *off, bool *in_pack);
 
 int snap_object_has(struct snap_store *s, const git_oid *id)
 {
 	char p[PATH_MAX];
 	struct stat st;
+	if (snap__packs_have_loaded(s, id))
+		return 0; /* packs are immutable while listed; gc holds the store lock */
 	snap__object_path(s, id, p, sizeof(p));
-	if (stat(p, &st) == 0 || pending_path(s, id, p, sizeof(p), NULL))
+	if (pending_path(s, id, p, sizeof(p), NULL, NULL, NULL) || stat(p, &st) == 0 ||
+	    snap__packs_find(s, id, NULL, 0, NULL, NULL) == 0)
 		return 0;
 	return -ENOENT;
 }
@@ -218,10 +232,16 @@ int snap_object_stored_size(struct snap_store *s, const git_oid *id, uint64_t *o
 {
 	char p[PATH_MAX];
 	struct stat st;
+	/* Pending first, then loose: a flush renames pending objects into
+	 * objects/, so this order cannot miss one that moves meanwhile. */
+	if (pending_path(s, id, p, sizeof(p), out, NULL, NULL))
+		return 0;
 	snap__object_path(s, id, p, sizeof(p));
 	if (stat(p, &st) < 0) {
-		if (pending_path(s, id, p, sizeof(p), out))
+		int e = errno;
+		if (snap__packs_find(s, id, NULL, 0, NULL, out) == 0)
 			return 0;
+		errno = e;
 		char hex[GIT_OID_HEXSZ + 1];
 		return snap__err(-errno, "object %s: %s", git_oid_tostr(hex, sizeof(hex), id), strerror(errno));
 	}
@@ -238,6 +258,30 @@ struct source {
 	off_t off;
 	uint64_t size;
 };
+
+/* One frame of in-memory content (blocks sized to it) into a malloc'd buffer. */
+static int compress_mem(const struct source *src, char **out, size_t *out_len)
+{
+	LZ4F_preferences_t prefs;
+	memset(&prefs, 0, sizeof(prefs));
+	prefs.frameInfo.blockSizeID = LZ4F_max1MB;
+	prefs.frameInfo.blockMode = LZ4F_blockLinked;
+	prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+	prefs.frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
+	prefs.frameInfo.contentSize = src->size;
+	size_t bound = LZ4F_compressFrameBound(src->size, &prefs);
+	char *outb = malloc(bound);
+	if (!outb)
+		return snap__err(-ENOMEM, "out of memory");
+	size_t n = LZ4F_compressFrame(outb, bound, src->buf, src->size, &prefs);
+	if (LZ4F_isError(n)) {
+		free(outb);
+		return snap__err(-EIO, "lz4: %s", LZ4F_getErrorName(n));
+	}
+	*out = outb;
+	*out_len = n;
+	return 0;
+}
 
 /* Compresses src into a new temporary file (not fsync'd: see the pending
  * table) and returns 0 with its path in tmp. From an fd the content is hashed
@@ -262,14 +306,9 @@ static int compress_to_tmp(struct snap_store *s, const struct source *src, git_o
 		cap = LZ4F_HEADER_SIZE_MAX;
 	if (src->buf) {
 		/* In memory (at most SMALL_MAX): one call, blocks sized to the content. */
-		size_t bound = LZ4F_compressFrameBound(src->size, &prefs);
-		if (!(outb = malloc(bound)))
-			return snap__err(-ENOMEM, "out of memory");
-		size_t n = LZ4F_compressFrame(outb, bound, src->buf, src->size, &prefs);
-		if (LZ4F_isError(n)) {
-			free(outb);
-			return snap__err(-EIO, "lz4: %s", LZ4F_getErrorName(n));
-		}
+		size_t n;
+		if ((r = compress_mem(src, &outb, &n)) < 0)
+			return r;
 		if ((fd = snap__tmpfile(s, "obj", tmp, tmplen)) < 0) {
 			free(outb);
 			return fd;
@@ -412,7 +451,8 @@ static struct snap__pending *pend_find(struct snap_store *s, const git_oid *id)
 	return p->tmp ? p : NULL;
 }
 
-static int pend_add(struct snap_store *s, const git_oid *id, const char *tmp, uint64_t stored)
+static int pend_add(struct snap_store *s, const git_oid *id, const char *tmp, uint64_t stored, uint64_t off,
+                    bool in_pack)
 {
 	if ((s->pend_n + 1) * 2 > s->pend_cap) {
 		size_t cap = s->pend_cap ? s->pend_cap * 2 : 256;
@@ -432,8 +472,164 @@ static int pend_add(struct snap_store *s, const git_oid *id, const char *tmp, ui
 		return snap__err(-ENOMEM, "out of memory");
 	git_oid_cpy(&p->id, id);
 	p->stored = stored;
+	p->off = off;
+	p->in_pack = in_pack;
 	s->pend_n++;
 	return 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void snap__store_set_packing(struct snap_store *s, bool on)
+{
+	pthread_mutex_lock(&s->pend_lock);
+	/* One shared store lock for all the puts that follow (instead of an
+	 * open + flock + close each); if it cannot be had, each put takes its own. */
+	if (on && s->packing_lock < 0)
+		s->packing_lock = snap__store_lock(s, LOCK_SH);
+	if (!on && s->packing_lock >= 0) {
+		snap__store_unlock(s->packing_lock);
+		s->packing_lock = -1;
+	}
+	s->packing = on;
+	pthread_mutex_unlock(&s->pend_lock);
+}
+
+/* Appends a frame to the pack being written (made on first use: a directory
+ * in STORE/tmp) and lists it as pending. Caller holds pend_lock. */
+static int pack_append(struct snap_store *s, const git_oid *id, const char *frame, size_t n)
+{
+	char p[PATH_MAX + 64];
+	int r;
+	if (s->wpack_fd < 0) {
+		char dir[PATH_MAX];
+		if ((r = snap__tmpdir(s, "pack", dir, sizeof(dir))) < 0)
+			return r;
+		snprintf(p, sizeof(p), "%s/objects.pack", dir);
+		int fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (fd < 0 || !(s->wpack_dir = strdup(dir))) {
+			r = fd < 0 ? snap__err(-errno, "cannot create %s: %s", p, strerror(errno))
+			           : snap__err(-ENOMEM, "out of memory");
+			if (fd >= 0) {
+				close(fd);
+				(void)unlink(p);
+			}
+			(void)rmdir(dir);
+			return r;
+		}
+		s->wpack_fd = fd;
+		s->wpack_off = s->wpack_started = 0;
+	}
+	snprintf(p, sizeof(p), "%s/objects.pack", s->wpack_dir);
+	if ((r = pwrite_all(s->wpack_fd, frame, n, s->wpack_off)) < 0) {
+		(void)ftruncate(s->wpack_fd, (off_t)s->wpack_off);
+		return snap__err(r, "writing an object to %s: %s", p, strerror(-r));
+	}
+	if ((r = pend_add(s, id, p, n, s->wpack_off, true)) < 0)
+		return r; /* the bytes are named by no index: the next frame overwrites them */
+	s->wpack_off += n;
+	/* Start writing back each MiB now: the flush's fsync then waits for
+	 * the tail only (a hint; the fsync is what guarantees). */
+	if (s->wpack_off - s->wpack_started >= (1u << 20)) {
+		(void)sync_file_range(s->wpack_fd, (off64_t)s->wpack_started, (off64_t)(s->wpack_off - s->wpack_started),
+		                      SYNC_FILE_RANGE_WRITE);
+		s->wpack_started = s->wpack_off;
+	}
+	return 0;
+}
+
+/* Writes the index of the pack being written into its directory; with
+ * do_sync, pack, index and directory are fsync'd. Caller holds pend_lock. */
+static int pack_write_idx(struct snap_store *s, bool do_sync)
+{
+	size_t n = 0, k = 0;
+	for (size_t i = 0; i < s->pend_cap; i++)
+		if (s->pend[i].tmp && s->pend[i].in_pack)
+			n++;
+	git_oid *ids = malloc((n ? n : 1) * sizeof(*ids));
+	uint64_t *offs = malloc((n ? n : 1) * sizeof(*offs)), *lens = malloc((n ? n : 1) * sizeof(*lens));
+	char p[PATH_MAX + 64];
+	int r = 0, fd = -1;
+	if (!ids || !offs || !lens) {
+		r = snap__err(-ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < s->pend_cap; i++) {
+		if (s->pend[i].tmp && s->pend[i].in_pack) {
+			git_oid_cpy(&ids[k], &s->pend[i].id);
+			offs[k] = s->pend[i].off;
+			lens[k++] = s->pend[i].stored;
+		}
+	}
+	snprintf(p, sizeof(p), "%s/objects.idx", s->wpack_dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	if (fd < 0 || (r = snap__pack_write_idx(fd, ids, offs, lens, n)) < 0 ||
+	    (do_sync && (fsync(fd) < 0 || fsync(s->wpack_fd) < 0))) {
+		if (r == 0)
+			r = -errno;
+		r = snap__err(r, "writing %s: %s", p, strerror(-r));
+		goto done;
+	}
+	if (do_sync && (r = snap__fsync_dir(s->wpack_dir)) < 0)
+		snap__err(r, "fsync %s: %s", s->wpack_dir, strerror(-r));
+done:
+	if (fd >= 0)
+		close(fd);
+	free(ids);
+	free(offs);
+	free(lens);
+	return r;
+}
+
+/* Moves the written pack into STORE/packs (one rename: complete or absent)
+ * and forgets its pending entries. Caller holds pend_lock. */
+static int pack_publish(struct snap_store *s, bool do_sync)
+{
+	char dir[PATH_MAX], dst[PATH_MAX + 256];
+	snprintf(dir, sizeof(dir), "%s/packs", s->dir);
+	if (mkdir(dir, 0755) == 0) {
+		int e = do_sync ? snap__fsync_dir(s->dir) : 0; /* the new packs/ itself */
+		if (e < 0)
+			return snap__err(e, "fsync %s: %s", s->dir, strerror(-e));
+	} else if (errno != EEXIST) {
+		return snap__err(-errno, "%s: %s", dir, strerror(errno));
+	}
+	const char *base = strrchr(s->wpack_dir, '/');
+	snprintf(dst, sizeof(dst), "%s/%s", dir, base ? base + 1 : s->wpack_dir);
+	if (rename(s->wpack_dir, dst) < 0)
+		return snap__err(-errno, "storing pack %s: %s", dst, strerror(errno));
+	int r = do_sync ? snap__fsync_dir(dir) : 0;
+	if (r < 0)
+		snap__err(r, "fsync %s: %s", dir, strerror(-r));
+	for (size_t i = 0; i < s->pend_cap; i++) {
+		if (s->pend[i].tmp && s->pend[i].in_pack) {
+			free(s->pend[i].tmp);
+			s->pend[i].tmp = NULL;
+			s->pend_n--;
+		}
+	}
+	close(s->wpack_fd);
+	s->wpack_fd = -1;
+	free(s->wpack_dir);
+	s->wpack_dir = NULL;
+	s->wpack_off = s->wpack_started = 0;
+	snap__packs_invalidate(s);
+	return r;
 }
 
 static int sync_store(struct snap_store *s)
@@ -459,8 +655,17 @@ int snap__store_flush(struct snap_store *s)
 		r = lk;
 		goto done;
 	}
-	/* A few objects: fsync each; a batch: one syncfs of the filesystem. */
-	bool batch = s->pend_n > 8;
+	/* A few loose objects: fsync each; a batch: one syncfs of the
+	 * filesystem (which also flushes other processes' dirty data: only worth
+	 * it for many files). A pack is a few files: pack and index are fsync'd
+	 * (with its directory) unless the syncfs covers them. */
+	size_t loose = 0;
+	for (size_t i = 0; i < s->pend_cap; i++)
+		if (s->pend[i].tmp && !s->pend[i].in_pack)
+			loose++;
+	bool batch = loose > 8;
+	if (s->wpack_fd >= 0 && (r = pack_write_idx(s, !batch)) < 0)
+		goto done;
 	if (batch) {
 		if ((r = sync_store(s)) < 0) {
 			snap__err(r, "syncfs %s: %s", s->dir, strerror(-r));
@@ -469,7 +674,7 @@ int snap__store_flush(struct snap_store *s)
 	}
 	for (size_t i = 0; i < s->pend_cap; i++) {
 		struct snap__pending *p = &s->pend[i];
-		if (!p->tmp)
+		if (!p->tmp || p->in_pack)
 			continue;
 		char path[PATH_MAX], dir[PATH_MAX], hex[GIT_OID_HEXSZ + 1];
 		snap__object_path(s, &p->id, path, sizeof(path));
@@ -514,6 +719,8 @@ int snap__store_flush(struct snap_store *s)
 		p->tmp = NULL;
 		s->pend_n--;
 	}
+	if (s->wpack_fd >= 0 && (r = pack_publish(s, !batch)) < 0)
+		goto done;
 	if (batch && (r = sync_store(s)) < 0)
 		snap__err(r, "syncfs %s: %s", s->dir, strerror(-r));
 	/* all moved: start the table afresh */
@@ -544,10 +751,21 @@ void snap__store_pending_drop(struct snap_store *s)
 {
 	for (size_t i = 0; i < s->pend_cap; i++) {
 		if (s->pend[i].tmp) {
-			(void)unlink(s->pend[i].tmp);
+			if (!s->pend[i].in_pack)
+				(void)unlink(s->pend[i].tmp);
 			free(s->pend[i].tmp);
 		}
 	}
+	if (s->wpack_fd >= 0) {
+		close(s->wpack_fd);
+		s->wpack_fd = -1;
+	}
+	if (s->wpack_dir) {
+		(void)snap__rm_rf(s->wpack_dir);
+		free(s->wpack_dir);
+		s->wpack_dir = NULL;
+	}
+	s->wpack_off = 0;
 	free(s->pend);
 	s->pend = NULL;
 	s->pend_cap = s->pend_n = 0;
@@ -566,7 +784,13 @@ static bool present(struct snap_store *s, const git_oid *id)
 		if (stat(path, &st) == 0)
 			return true; /* exists; not ours to touch */
 	}
-	return pend_find(s, id) != NULL;
+	if (pend_find(s, id))
+		return true;
+	if (snap__packs_find(s, id, path, sizeof(path), NULL, NULL) == 0) {
+		(void)utimensat(AT_FDCWD, path, NULL, 0); /* gc's grace covers the pack */
+		return true;
+	}
+	return false;
 }
 
 /* Stores src unless present. id: known (in memory) or NULL (computed while
@@ -578,8 +802,8 @@ static int store_object(struct snap_store *s, const struct source *src, const gi
 	uint64_t stored = 0;
 	git_oid got;
 	int r;
-	int lk = snap__store_lock(s, LOCK_SH);
-	if (lk < 0)
+	int lk = s->packing_lock >= 0 ? -1 : snap__store_lock(s, LOCK_SH); /* set before the puts start */
+	if (lk < 0 && s->packing_lock < 0)
 		return lk;
 	if (id) {
 		pthread_mutex_lock(&s->pend_lock);
@@ -593,6 +817,27 @@ static int store_object(struct snap_store *s, const struct source *src, const gi
 			goto done;
 		}
 	}
+	if (src->buf && s->packing && src->size <= SMALL_MAX) {
+		/* Into the pack being written: no inode per object. */
+		char *frame = NULL;
+		size_t n = 0;
+		if ((r = compress_mem(src, &frame, &n)) < 0)
+			goto done;
+		pthread_mutex_lock(&s->pend_lock);
+		/* present() said no a moment ago: only another thread of ours
+		 * can have stored it since (another process: a harmless copy) */
+		bool have = pend_find(s, id) != NULL;
+		if (!have)
+			r = pack_append(s, id, frame, n);
+		pthread_mutex_unlock(&s->pend_lock);
+		free(frame);
+		if (r == 0) {
+			git_oid_cpy(out_id, id);
+			if (out_new)
+				*out_new = !have;
+		}
+		goto done;
+	}
 	if ((r = compress_to_tmp(s, src, &got, tmp, sizeof(tmp), &stored)) < 0)
 		goto done;
 	if (id)
@@ -600,7 +845,7 @@ static int store_object(struct snap_store *s, const struct source *src, const gi
 	pthread_mutex_lock(&s->pend_lock);
 	bool have = present(s, &got);
 	if (!have)
-		r = pend_add(s, &got, tmp, stored);
+		r = pend_add(s, &got, tmp, stored, 0, false);
 	pthread_mutex_unlock(&s->pend_lock);
 	if (have || r < 0)
 		(void)unlink(tmp);
@@ -617,6 +862,7 @@ done:
 int snap_object_put_buf(struct snap_store *s, const void *buf, size_t len, git_oid *out, bool *out_new)
 {
 	git_oid id;
+	snap__git_init();
 	if (git_odb_hash(&id, buf ? buf : "", len, GIT_OBJECT_BLOB) < 0)
 		return snap__git_err(-EIO, "hashing");
 	struct source src = {.buf = buf ? buf : "", .fd = -1, .size = len};
@@ -713,7 +959,8 @@ int snap_object_put_fd(struct snap_store *s, int fd, git_oid *out, uint64_t *out
 
 /* ---- reading ---- */
 
-static bool pending_path(struct snap_store *s, const git_oid *id, char *tmp, size_t len, uint64_t *stored)
+static bool pending_path(struct snap_store *s, const git_oid *id, char *tmp, size_t len, uint64_t *stored,
+                         uint64_t *off, bool *in_pack)
 {
 	pthread_mutex_lock(&s->pend_lock);
 	struct snap__pending *p = pend_find(s, id);
@@ -721,6 +968,10 @@ static bool pending_path(struct snap_store *s, const git_oid *id, char *tmp, siz
 		snprintf(tmp, len, "%s", p->tmp);
 		if (stored)
 			*stored = p->stored;
+		if (off)
+			*off = p->off;
+		if (in_pack)
+			*in_pack = p->in_pack;
 	}
 	pthread_mutex_unlock(&s->pend_lock);
 	return p != NULL;
@@ -794,19 +1045,60 @@ static int sink_finish(struct sink *k)
 	return 0;
 }
 
+/* Opens the file holding id: a loose object (*limit UINT64_MAX: the frame
+ * must end the file), a pending one, or a pack (the frame is the *limit
+ * bytes at *base). A pack gc removed meanwhile is looked up again. */
+static int locate(struct snap_store *s, const git_oid *id, const char *hex, int *out_fd, uint64_t *base,
+                  uint64_t *limit)
+{
+	char path[PATH_MAX];
+	for (int attempt = 0; attempt < 3; attempt++) {
+		snap__object_path(s, id, path, sizeof(path));
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT)
+			return snap__err(-errno, "object %s: %s", hex, strerror(errno));
+		uint64_t off = 0, len = UINT64_MAX;
+		bool in_pack = false, was_pending = false;
+		if (fd < 0 && (was_pending = pending_path(s, id, path, sizeof(path), &len, &off, &in_pack))) {
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (!in_pack) {
+				off = 0;
+				len = UINT64_MAX;
+			}
+		}
+		if (fd < 0) {
+			if (snap__packs_find(s, id, path, sizeof(path), &off, &len) < 0) {
+				/* flushed meanwhile (it was pending, or it became loose
+				 * between our open and the pending lookup): look again */
+				if (was_pending || attempt == 0)
+					continue;
+				break; /* in no pack either: missing */
+			}
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 && errno != ENOENT)
+				return snap__err(-errno, "object %s: %s: %s", hex, path, strerror(errno));
+			if (fd < 0)
+				snap__packs_invalidate(s); /* gc unpacked it meanwhile: look again */
+		}
+		if (fd >= 0) {
+			*out_fd = fd;
+			*base = off;
+			*limit = len;
+			return 0;
+		}
+	}
+	return snap__err(-ENOENT, "object %s is missing from %s", hex, s->dir);
+}
+
 static int object_read(struct snap_store *s, const git_oid *id, struct sink *k, uint64_t *out_bytes)
 {
-	char path[PATH_MAX], hex[GIT_OID_HEXSZ + 1];
-	snap__object_path(s, id, path, sizeof(path));
+	char hex[GIT_OID_HEXSZ + 1];
 	git_oid_tostr(hex, sizeof(hex), id);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && pending_path(s, id, path, sizeof(path), NULL))
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return snap__err(-ENOENT, "object %s is missing from %s", hex, s->dir);
-		return snap__err(-errno, "object %s: %s", hex, strerror(errno));
-	}
+	int fd = -1;
+	uint64_t base = 0, limit = UINT64_MAX, pos = 0;
+	int lr = locate(s, id, hex, &fd, &base, &limit);
+	if (lr < 0)
+		return lr;
 	LZ4F_dctx *dctx = NULL;
 	struct snap__hash *h = NULL;
 	const size_t inmax = 256 << 10, outmax = CHUNK;
@@ -825,11 +1117,15 @@ static int object_read(struct snap_store *s, const git_oid *id, struct sink *k, 
 				r = snap__err(-EIO, "object %s is truncated", hex);
 				goto done;
 			}
-			ssize_t n = read_full(fd, in, inmax);
+			size_t want = inmax;
+			if (limit != UINT64_MAX && limit - pos < want)
+				want = (size_t)(limit - pos);
+			ssize_t n = want ? pread_full(fd, in, want, (off_t)(base + pos)) : 0;
 			if (n < 0) {
 				r = snap__err(-EIO, "object %s: read: %s", hex, strerror((int)-n));
 				goto done;
 			}
+			pos += (uint64_t)n;
 			inlen = (size_t)n;
 			inpos = 0;
 			if (n == 0) {
@@ -880,7 +1176,8 @@ static int object_read(struct snap_store *s, const git_oid *id, struct sink *k, 
 			}
 		}
 	}
-	if (inpos != inlen || read(fd, in, 1) != 0) {
+	if (inpos != inlen ||
+	    (limit == UINT64_MAX ? pread(fd, in, 1, (off_t)(base + pos)) != 0 : pos != limit)) {
 		r = snap__err(-EIO, "object %s is corrupt (data after the frame)", hex);
 		goto done;
 	}

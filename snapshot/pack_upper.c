@@ -45,9 +45,9 @@
 #define XATTR_OPAQUE "user.thaw.opaque"
 #define XATTR_ORIGIN "user.thaw.origin"
 #define MAX_DEPTH 4096
-/* Content is stored by a few threads at once: each object costs a hash, a
- * compression and two fsyncs, which overlap well (the journal commits them
- * together). A batch holds at most BATCH_MAX open files. */
+/* Content is stored by a few threads at once: each object costs a read, a
+ * hash and a compression (no sync: the store syncs once per freeze). A batch
+ * holds at most BATCH_MAX open files. */
 #define BATCH_MAX 256
 #define PUT_THREADS 8
 
@@ -492,6 +492,8 @@ static int batch_run(struct snap__pack *p)
 	b->n = 0;
 	if (r == 0 && p->progress)
 		p->progress(p->progress_arg, "pack", p->n, 0); /* entries so far; the total is not known */
+	if (r == 0 && p->renew)
+		r = p->renew(p->renew_arg); /* the workspace is still frozen for us */
 	return r;
 }
 

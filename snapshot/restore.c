@@ -3,15 +3,20 @@
  * layers below it (its chain), the git tree at the layer's synced commit].
  * Nothing is copied: thawfs reads the layers from the store.
  *
- * Verified before anything is mounted:
+ * Verified before thawfs starts:
  *   - the layer and every layer of its chain open (manifest present, readable);
+ *   - the upper directory is absent or empty; the mount point is a directory.
+ * Verified while thawfs starts (the two overlap), and before restore returns:
  *   - every object each layer names exists (snap_layer_check; on a miss the
  *     layer is walked to name the first missing object and its path);
- *   - the synced commit exists in the repository;
- *   - the upper directory is absent or empty; the mount point is a directory.
- * Then thawfs is run (fork + exec) with --store and one --layer per layer of
- * the chain, topmost first; it daemonizes once the mount is up (unless -f),
- * so its exit status says whether the mount is up.
+ *   - the synced commit exists in the repository: thawfs resolves it before
+ *     it mounts; if thawfs fails, restore looks for it to name it.
+ * thawfs is run (fork + exec) with --store and one --layer per layer of the
+ * chain, topmost first; it daemonizes once the mount is up (unless -f), so
+ * its exit status says whether the mount is up. If a check fails, the mount
+ * that came up is taken down again before restore returns the error: restore
+ * reports success only for a verified workspace. With -f (thawfs stays in the
+ * foreground until unmounted) everything is checked first.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,13 +55,17 @@ static int miss_cb(void *arg, const struct snap_entry *e)
 	return 1;
 }
 
-static int check_layer(struct snap_store *s, const char *id, struct snap_layer **out)
+static int open_layer(struct snap_store *s, const char *id, struct snap_layer **out)
 {
-	struct snap_layer *l = NULL;
+	int r = snap_layer_open(out, s, id);
+	return r < 0 ? snap__freeze_err(r, "layer %s: %s", id, snap_last_error()) : 0;
+}
+
+/* Every object layer l names exists. */
+static int check_layer(struct snap_store *s, const char *id, struct snap_layer *l)
+{
 	uint64_t missing = 0;
-	int r = snap_layer_open(&l, s, id);
-	if (r < 0)
-		return snap__freeze_err(r, "layer %s: %s", id, snap_last_error());
+	int r;
 	if ((r = snap_layer_check(l, &missing)) < 0) {
 		r = snap__freeze_err(r, "checking layer %s: %s", id, snap_last_error());
 		goto fail;
@@ -71,10 +80,8 @@ static int check_layer(struct snap_store *s, const char *id, struct snap_layer *
 			                     (unsigned long long)missing);
 		goto fail;
 	}
-	*out = l;
 	return 0;
 fail:
-	snap_layer_free(l);
 	return r;
 }
 
@@ -84,6 +91,7 @@ static int check_commit(const char *repo, const char *hex)
 	git_commit *c = NULL;
 	git_oid oid;
 	int r = 0;
+	snap__git_init(); /* not before: see snap__store_open_light */
 	if (git_repository_open(&g, repo) < 0)
 		return snap__git_err(-ENOENT, "repository %s", repo);
 	if (git_oid_fromstr(&oid, hex) < 0 || git_commit_lookup(&c, g, &oid) < 0)
@@ -112,6 +120,55 @@ static int check_upper(const char *upper)
 	}
 	closedir(d);
 	return r;
+}
+
+/* The check that overlaps the mount: the objects of every layer. */
+static int check_late(struct snap_store *s, char **ids, struct snap_layer **open_l, size_t n)
+{
+	int r;
+	for (size_t i = 0; i < n; i++)
+		if ((r = check_layer(s, ids[i], open_l[i])) < 0)
+			return r;
+	return 0;
+}
+
+/* Takes down a mount whose checks failed (thawfs then exits by itself). */
+static void unmount(const char *mnt)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull >= 0) {
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Puts the upper back as check_upper found it: absent, or empty. */
+static void upper_reset(const char *upper, bool existed)
+{
+	if (!existed) {
+		(void)snap__rm_rf(upper);
+		return;
+	}
+	DIR *d = opendir(upper);
+	if (!d)
+		return;
+	struct dirent *de;
+	char p[PATH_MAX + 256];
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", upper, de->d_name);
+		(void)snap__rm_rf(p);
+	}
+	closedir(d);
 }
 
 /* ---- finding and running thawfs ---- */
@@ -146,7 +203,7 @@ static void find_thawfs(const struct snap_restore_opts *o, char *out, size_t len
 	snprintf(out, len, "thawfs");
 }
 
-static int run(const char *bin, char *const argv[], bool foreground)
+static int start(const char *bin, char *const argv[], pid_t *out)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -159,6 +216,12 @@ static int run(const char *bin, char *const argv[], bool foreground)
 		dprintf(2, "thawfs: cannot run %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
+	*out = pid;
+	return 0;
+}
+
+static int finish(const char *bin, pid_t pid, bool foreground)
+{
 	int status;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
@@ -183,7 +246,6 @@ int snap_restore(struct snap_store *s, const struct snap_restore_opts *o)
 	char bin[PATH_MAX], commit[41];
 
 	snap__clear_error();
-	snap__git_init();
 	if (!o || !o->id || !o->repo || !o->upper || !o->mountpoint)
 		return snap__freeze_err(-EINVAL, "restore needs a layer id, --repo, --upper and a mount point");
 	if ((r = snap_layer_chain(s, o->id, &ids, &n)) < 0)
@@ -199,7 +261,7 @@ int snap_restore(struct snap_store *s, const struct snap_restore_opts *o)
 	}
 	/* Held open (store lock shared) until thawfs holds them itself. */
 	for (size_t i = 0; i < n; i++)
-		if ((r = check_layer(s, ids[i], &open_l[i])) < 0)
+		if ((r = open_layer(s, ids[i], &open_l[i])) < 0)
 			goto done;
 	const struct snap_meta *top = snap_layer_meta(open_l[0]);
 	snprintf(commit, sizeof(commit), "%s", top->synced_commit);
@@ -207,7 +269,10 @@ int snap_restore(struct snap_store *s, const struct snap_restore_opts *o)
 		r = snap__freeze_err(-EINVAL, "layer %s records no synced commit", top->id);
 		goto done;
 	}
-	if ((r = check_commit(o->repo, commit)) < 0 || (r = check_upper(o->upper)) < 0)
+	if ((r = check_upper(o->upper)) < 0)
+		goto done;
+	if (o->foreground &&
+	    ((r = check_late(s, ids, open_l, n)) < 0 || (r = check_commit(o->repo, commit)) < 0))
 		goto done;
 	struct stat st;
 	if (stat(o->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -256,7 +321,29 @@ int snap_restore(struct snap_store *s, const struct snap_restore_opts *o)
 	}
 	argv[a++] = o->mountpoint;
 	argv[a] = NULL;
-	r = run(bin, (char *const *)argv, o->foreground);
+	pid_t pid = -1;
+	bool upper_existed = access(o->upper, F_OK) == 0;
+	if ((r = start(bin, (char *const *)argv, &pid)) < 0)
+		goto done;
+	/* While thawfs starts: the objects. (The commit: thawfs resolves it
+	 * in --repo before it mounts, so a mount proves it exists; only when
+	 * thawfs fails is it checked here, for a message naming it, without
+	 * paying libgit2's start-up on the way to a mount.) */
+	int cr = o->foreground ? 0 : check_late(s, ids, open_l, n);
+	char keep[1024] = "";
+	if (cr < 0)
+		snprintf(keep, sizeof(keep), "%s", snap_last_error());
+	r = finish(bin, pid, o->foreground);
+	if (r < 0 && cr == 0 && !o->foreground && check_commit(o->repo, commit) < 0) {
+		cr = -ENOENT;
+		snprintf(keep, sizeof(keep), "%s", snap_last_error());
+	}
+	if (cr < 0) {
+		if (r == 0) /* mounted, but not verified: take it down */
+			unmount(o->mountpoint);
+		upper_reset(o->upper, upper_existed);
+		r = snap__freeze_err(cr, "%s", keep);
+	}
 done:
 	for (size_t i = 0; open_l && i < n; i++)
 		snap_layer_free(open_l[i]);

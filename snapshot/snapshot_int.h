@@ -19,13 +19,19 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <sys/types.h>
+#include <time.h>
 
-/* An object written to STORE/tmp, not yet fsync'd and renamed (object.c). */
+/* An object written to STORE/tmp, not yet fsync'd and renamed (object.c):
+ * a loose temporary file, or a range of the pack being written. */
 struct snap__pending {
 	git_oid id;
-	char *tmp;        /* NULL: free slot */
-	uint64_t stored;
+	char *tmp;        /* the file holding it; NULL: free slot */
+	uint64_t stored;  /* its frame's length */
+	uint64_t off;     /* in_pack: where the frame starts in tmp */
+	bool in_pack;
 };
+
+struct snap__packidx; /* objpack.c */
 
 struct snap_store {
 	char *dir;      /* absolute or as given, no trailing '/' */
@@ -35,6 +41,20 @@ struct snap_store {
 	struct snap__pending *pend; /* open addressing, pend_cap a power of 2; protected by pend_lock */
 	size_t pend_cap, pend_n;    /* protected by pend_lock */
 	uint8_t objdir_made[32];    /* bit XX: objects/XX exists; protected by pend_lock */
+	/* Packing (snap__store_set_packing): new objects of at most 4 MiB go into
+	 * one pack per flush instead of a file each. Set before puts start. */
+	bool packing;
+	int packing_lock;           /* STORE/lock held shared while packing, -1: none; protected by pend_lock */
+	int wpack_fd;               /* the pack being written, -1: none; protected by pend_lock */
+	char *wpack_dir;            /* its directory in STORE/tmp; protected by pend_lock */
+	uint64_t wpack_off;         /* its length so far; protected by pend_lock */
+	uint64_t wpack_started;     /* writeback started up to here; protected by pend_lock */
+	/* Indexes of STORE/packs, loaded on the first miss (objpack.c). */
+	pthread_rwlock_t packs_lock;
+	struct snap__packidx *packs; /* protected by packs_lock */
+	size_t npacks;               /* protected by packs_lock */
+	bool packs_loaded;           /* protected by packs_lock */
+	struct timespec packs_mtime; /* of STORE/packs when loaded; protected by packs_lock */
 };
 
 struct snap_layer {
@@ -59,6 +79,12 @@ void snap__git_init(void); /* git_libgit2_init once per process */
 /* store.c */
 /* Opens STORE/lock and flocks it (op: LOCK_SH or LOCK_EX); returns the fd. */
 int snap__store_lock(struct snap_store *s, int op);
+/* snap_store_open without create and without libgit2: no git_libgit2_init
+ * (with the mbedTLS build it parses the system's CA bundle: milliseconds per
+ * process) until something needs it. For restore, whose path to the fork of
+ * thawfs reads manifests only; object puts and verified reads need
+ * snap__git_init first (snap__hash_begin does it). */
+int snap__store_open_light(struct snap_store **out, const char *dir);
 void snap__store_unlock(int fd);
 /* mkstemp-like in STORE/tmp: fills path (PATH_MAX) and returns an fd. */
 int snap__tmpfile(struct snap_store *s, const char *prefix, char *path, size_t pathlen);
@@ -85,6 +111,29 @@ int snap__hash_final(struct snap__hash *h, git_oid *out); /* frees h */
 void snap__hash_free(struct snap__hash *h);
 /* Reads a whole object into memory (for symlink-sized or export use). */
 int snap__object_read_mem(struct snap_store *s, const git_oid *id, void **out, size_t *out_len);
+
+/* Packing on or off for the puts that follow (see struct snap_store). */
+void snap__store_set_packing(struct snap_store *s, bool on);
+
+/* objpack.c: STORE/packs/NAME/{objects.pack,objects.idx} */
+#define SNAP__PACKS_KEEP 32 /* gc unpacks older packs into loose objects */
+/* Where a packed object is: the pack's path, the frame's offset and length.
+ * -ENOENT if in no pack (indexes reloaded when STORE/packs changed). */
+int snap__packs_find(struct snap_store *s, const git_oid *id, char *path, size_t len, uint64_t *off,
+                     uint64_t *stored);
+/* Writes an index of n records (unsorted in, sorted out) to fd. */
+int snap__pack_write_idx(int fd, const git_oid *ids, const uint64_t *offs, const uint64_t *lens, size_t n);
+/* In a pack whose index is already in memory (no system call). */
+bool snap__packs_have_loaded(struct snap_store *s, const git_oid *id);
+/* The next lookup reads STORE/packs again. */
+void snap__packs_invalidate(struct snap_store *s);
+void snap__packs_free(struct snap_store *s);
+/* gc of packs (the store lock held exclusively): a pack older than cutoff
+ * with unreferenced objects is dropped, its referenced ones (live) rewritten
+ * as loose objects first; so is every pack beyond the newest
+ * SNAP__PACKS_KEEP (all objects of a young one kept). Counts into st. */
+int snap__packs_gc(struct snap_store *s, bool (*live)(void *arg, const git_oid *id), void *arg, time_t cutoff,
+                   bool dry, struct snap_gc_stats *st);
 
 /* manifest.c */
 int snap__path_valid(const char *path);

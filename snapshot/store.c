@@ -40,11 +40,24 @@ static int mkdir_p1(const char *path)
 	return 0;
 }
 
+static int store_open(struct snap_store **out, const char *dir, bool create, bool light);
+
 int snap_store_open(struct snap_store **out, const char *dir, bool create)
+{
+	return store_open(out, dir, create, false);
+}
+
+int snap__store_open_light(struct snap_store **out, const char *dir)
+{
+	return store_open(out, dir, false, true);
+}
+
+static int store_open(struct snap_store **out, const char *dir, bool create, bool light)
 {
 	char p[PATH_MAX];
 	int r;
-	snap__git_init();
+	if (!light)
+		snap__git_init();
 	if (!dir || !*dir)
 		return snap__err(-EINVAL, "no store directory given");
 	size_t n = strlen(dir);
@@ -56,7 +69,10 @@ int snap_store_open(struct snap_store **out, const char *dir, bool create)
 	if (!s)
 		return snap__err(-ENOMEM, "out of memory");
 	s->dirfd = -1;
+	s->wpack_fd = -1;
+	s->packing_lock = -1;
 	pthread_mutex_init(&s->pend_lock, NULL);
+	pthread_rwlock_init(&s->packs_lock, NULL);
 	s->dir = strndup(dir, n);
 	if (!s->dir) {
 		r = snap__err(-ENOMEM, "out of memory");
@@ -92,7 +108,7 @@ int snap_store_open(struct snap_store **out, const char *dir, bool create)
 			goto fail;
 		}
 	}
-	if ((r = snap__hash_odb_new(&s->hash_odb)) < 0)
+	if (!light && (r = snap__hash_odb_new(&s->hash_odb)) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -109,7 +125,9 @@ void snap_store_free(struct snap_store *s)
 	 * if that fails they are dropped, never left half-done. */
 	if (snap__store_flush(s) < 0)
 		snap__store_pending_drop(s);
+	snap__store_unlock(s->packing_lock);
 	pthread_mutex_destroy(&s->pend_lock);
+	snap__packs_free(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	git_odb_free(s->hash_odb);

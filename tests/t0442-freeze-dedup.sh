@@ -52,7 +52,7 @@ chmod 600 "$W/$gf"
 out4=$(fz_freeze ws) || fail "freeze after chmod failed"
 [ "$(jq -r .new_objects <<<"$out4")" = 1 ] || fail "chmod of a git file: expected its blob as the one new object: $out4"
 blob=$(git -C "$repo" rev-parse "main:$gf")
-[ -f "$STORE/objects/${blob:0:2}/${blob:2}" ] || fail "the blob $blob of $gf is not in the store under its id"
+fz_has_object "$blob" || fail "the blob $blob of $gf is not in the store under its id"
 out5=$(fz_freeze ws) || fail "freeze after chmod (again) failed"
 [ "$(jq -r .new_objects <<<"$out5")" = 0 ] || fail "second freeze after chmod added objects: $out5"
 [ "$(jq -r .id <<<"$out5")" = "$(jq -r .id <<<"$out4")" ] || fail "same change, different layer id"

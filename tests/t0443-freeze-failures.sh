@@ -40,14 +40,17 @@ out=$(fz_freeze ws) || fail "freeze into a roomy store failed after the ENOSPC o
 id=$(jq -r .id <<<"$out")
 
 # --- missing, corrupt and truncated objects ---
+# a and b (small) go into the freeze's pack, c (over 4 MiB) is a loose object.
 mkdir -p "$W/obj"
-for f in a b c; do head -c 50000 /dev/urandom > "$W/obj/$f"; done
+for f in a b; do head -c 50000 /dev/urandom > "$W/obj/$f"; done
+head -c $((5 << 20)) /dev/urandom > "$W/obj/c"
 out=$(fz_freeze ws) || fail "freeze with obj/ failed"
 id=$(jq -r .id <<<"$out")
-objpath() { local h; h=$(git hash-object "$W/obj/$1"); echo "$STORE/objects/${h:0:2}/${h:2}"; }
-pa=$(objpath a); pb=$(objpath b); pc=$(objpath c)
-for p in "$pa" "$pb" "$pc"; do [ -f "$p" ] || fail "object $p not in the store under its git blob id"; done
-hc=$(git hash-object "$W/obj/c")
+ha=$(git hash-object "$W/obj/a"); hb=$(git hash-object "$W/obj/b"); hc=$(git hash-object "$W/obj/c")
+for h in "$ha" "$hb" "$hc"; do fz_has_object "$h" || fail "object $h not in the store under its git blob id"; done
+pc="$STORE/objects/${hc:0:2}/${hc:2}"
+[ -f "$pc" ] || fail "the large object is not a loose object"
+for h in "$ha" "$hb"; do [ ! -f "$STORE/objects/${h:0:2}/${h:2}" ] || fail "small object $h is loose, not packed"; done
 
 mv "$pc" "$T/c.obj"
 mkdir -p "$T/r"
@@ -82,17 +85,14 @@ grep -q "not empty" "$T/restore.err" || fail "non-empty upper: $(cat "$T/restore
 
 # Corrupt a (a flipped byte) and truncate b: restore mounts (objects exist),
 # each of them is EIO, c reads fine, the log names the objects.
-chmod u+w "$pa" "$pb"
-size=$(stat -c %s "$pa")
-printf '\xff' | dd of="$pa" bs=1 seek=$((size / 2)) conv=notrunc status=none
-truncate -s $(( $(stat -c %s "$pb") / 2 )) "$pb"
+fz_damage_object "$ha" flip || fail "cannot find object a"
+fz_damage_object "$hb" cut || fail "cannot find object b"
 fz_restore "$id" r "$repo"
 cmp -s "$W/obj/c" "$T/r/obj/c" || fail "intact object c does not read back"
 if cat "$T/r/obj/a" > /dev/null 2> "$T/cat.err"; then fail "corrupt object served as data"; fi
 grep -q "Input/output error" "$T/cat.err" || fail "corrupt object: not EIO: $(cat "$T/cat.err")"
 if cat "$T/r/obj/b" > /dev/null 2> "$T/cat.err"; then fail "truncated object served as data"; fi
 grep -q "Input/output error" "$T/cat.err" || fail "truncated object: not EIO: $(cat "$T/cat.err")"
-ha=$(git hash-object "$W/obj/a")
 wait_until 10 grep -q "$ha" "$T/r.log" || fail "the log does not name the corrupt object $ha"
 cmp -s "$W/small.txt" "$T/r/small.txt" || fail "other files of the restored workspace are affected"
 unmount_ws r

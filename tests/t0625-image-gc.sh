@@ -20,7 +20,7 @@ grep -q "image-max-chain" "$T/err" || fail "no message for --image-max-chain 0: 
 "$THAWD" --state "$T/bad" --snapshot-retention 3x 2>"$T/err" && fail "--snapshot-retention 3x accepted"
 grep -q "snapshot-retention" "$T/err" || fail "no message for --snapshot-retention 3x"
 
-start_thawd --image-max-chain 1 --image-gc-interval 1 --snapshot-retention 5s --gc-grace 0
+start_thawd --image-max-chain 1 --image-gc-interval 1 --snapshot-retention 20s --gc-grace 0
 
 # Each build writes a new 5 MB random state.bin (bigger than a pack's
 # objects: a loose object file) and prints its content id into the build log.
@@ -130,7 +130,7 @@ CM=$(session_field "$Cs" mount)
 expect 200 DELETE "/v1/sessions/$A" >/dev/null
 wait_state "$A" removed
 PA=$(session_field "$A" pre_exit_snapshot)
-# PB and PA (retention 5 s, nobody uses them) go; SB (session C) and its image 1 stay
+# PB and PA (retention 20 s: long enough for a slow ASan run to restore SB first; nobody uses them) go; SB (session C) and its image 1 stay
 wait_until 40 bash -c "! [ -d '$STORE/layers/$PB' ] && ! [ -d '$STORE/layers/$PA' ]" ||
   fail "expired pre-exit snapshots $PB $PA were not removed"
 for l in "$SB" "$I1" "$I3"; do layer "$l" || fail "layer $l was removed while in use"; done

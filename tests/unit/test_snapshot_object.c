@@ -18,31 +18,11 @@
 #include <cmocka.h>
 
 #include "snapshot_int.h"
-
-struct fx {
-	char dir[PATH_MAX];
-	struct snap_store *s;
-};
+#include "test_util.h"
 
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "%s/snapobj.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	char store[PATH_MAX + 8];
-	snprintf(store, sizeof(store), "%s/store", f->dir);
-	assert_int_equal(snap_store_open(&f->s, store, true), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	snap_store_free(f->s);
-	snap__rm_rf(f->dir);
-	free(f);
-	return 0;
+	return fx_setup(state, "snapobj");
 }
 
 static size_t count_files(const char *dir)
@@ -319,9 +299,7 @@ static void test_snapshot_object__no_temporaries(void **state)
 	/* freeing the store stores what is pending */
 	assert_int_equal(snap_object_put_buf(f->s, "late", 4, &bad, &isnew), 0);
 	snap_store_free(f->s);
-	char store[PATH_MAX + 8];
-	snprintf(store, sizeof(store), "%s/store", f->dir);
-	assert_int_equal(snap_store_open(&f->s, store, false), 0);
+	assert_int_equal(snap_store_open(&f->s, f->store_dir, false), 0);
 	assert_int_equal(count_files(tmp), 0);
 	read_back(f, &bad, "late", 4);
 	/* object files are read-only */
@@ -451,21 +429,244 @@ static void test_snapshot_object__write_failure(void **state)
 	free(buf);
 }
 
+/* ---- packs (objpack.c): what a freeze writes ---- */
+
+#define NPACKED 20
+
+static void pack_puts(struct fx *f, git_oid ids[NPACKED], char bufs[NPACKED][64])
+{
+	snap__store_set_packing(f->s, true);
+	for (int i = 0; i < NPACKED; i++) {
+		snprintf(bufs[i], 64, "packed content number %d\n", i);
+		bool isnew = false;
+		assert_int_equal(snap_object_put_buf(f->s, bufs[i], strlen(bufs[i]), &ids[i], &isnew), 0);
+		assert_true(isnew);
+	}
+	snap__store_set_packing(f->s, false);
+}
+
+static void pack_file(struct fx *f, char *out, size_t len)
+{
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "ls -d '%s'/store/packs/*/objects.pack", f->dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(fgets(out, (int)len, p));
+	out[strcspn(out, "\n")] = '\0';
+	pclose(p);
+}
+
+static void test_snapshot_object__pack_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	git_oid ids[NPACKED];
+	char bufs[NPACKED][64];
+	pack_puts(f, ids, bufs);
+	/* a large content stays loose (streamed) even while packing */
+	size_t big = (5u << 20) + 3;
+	char *b = malloc(big);
+	for (size_t i = 0; i < big; i++)
+		b[i] = (char)(i * 7 % 251);
+	git_oid bid;
+	snap__store_set_packing(f->s, true);
+	assert_int_equal(snap_object_put_buf(f->s, b, big, &bid, NULL), 0);
+	snap__store_set_packing(f->s, false);
+	/* pending: readable before the flush */
+	read_back(f, &ids[3], bufs[3], strlen(bufs[3]));
+	assert_int_equal(snap__store_flush(f->s), 0);
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/store/packs", f->dir);
+	assert_int_equal(count_files(p), 2); /* objects.pack, objects.idx */
+	snprintf(p, sizeof(p), "%s/store/objects", f->dir);
+	assert_int_equal(count_files(p), 1); /* the large one */
+	snprintf(p, sizeof(p), "%s/store/tmp", f->dir);
+	assert_int_equal(count_files(p), 0);
+	for (int i = 0; i < NPACKED; i++) {
+		assert_int_equal(snap_object_has(f->s, &ids[i]), 0);
+		uint64_t st = 0;
+		assert_int_equal(snap_object_stored_size(f->s, &ids[i], &st), 0);
+		assert_true(st > 0);
+		read_back(f, &ids[i], bufs[i], strlen(bufs[i]));
+	}
+	read_back(f, &bid, b, big);
+	/* another handle (another process) finds them; a put is a dedup hit */
+	struct snap_store *s2;
+	snprintf(p, sizeof(p), "%s/store", f->dir);
+	assert_int_equal(snap_store_open(&s2, p, false), 0);
+	struct fx f2 = *f;
+	f2.s = s2;
+	read_back(&f2, &ids[7], bufs[7], strlen(bufs[7]));
+	bool isnew = true;
+	git_oid again;
+	assert_int_equal(snap_object_put_buf(s2, bufs[7], strlen(bufs[7]), &again, &isnew), 0);
+	assert_false(isnew);
+	assert_true(git_oid_equal(&again, &ids[7]));
+	snap_store_free(s2);
+	free(b);
+}
+
+static void test_snapshot_object__pack_corrupt(void **state)
+{
+	struct fx *f = *state;
+	git_oid ids[NPACKED];
+	char bufs[NPACKED][64];
+	pack_puts(f, ids, bufs);
+	assert_int_equal(snap__store_flush(f->s), 0);
+	char pack[PATH_MAX + 64], p[PATH_MAX + 64];
+	pack_file(f, pack, sizeof(pack));
+	/* one byte in the middle of the pack: exactly one object is corrupt */
+	int fd = open(pack, O_RDWR);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	char c;
+	assert_int_equal(pread(fd, &c, 1, st.st_size / 2), 1);
+	c ^= 0x55;
+	assert_int_equal(pwrite(fd, &c, 1, st.st_size / 2), 1);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/out", f->dir);
+	int bad = 0;
+	for (int i = 0; i < NPACKED; i++) {
+		int o = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		int r = snap_object_read_fd(f->s, &ids[i], o, NULL);
+		close(o);
+		if (r < 0) {
+			assert_int_equal(r, -EIO);
+			char hex[GIT_OID_HEXSZ + 1];
+			assert_non_null(strstr(snap_last_error(), git_oid_tostr(hex, sizeof(hex), &ids[i])));
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 1);
+	/* a truncated pack: its last object is truncated */
+	assert_int_equal(truncate(pack, st.st_size - 3), 0);
+	snap__packs_invalidate(f->s);
+	bad = 0;
+	for (int i = 0; i < NPACKED; i++) {
+		int o = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (snap_object_read_fd(f->s, &ids[i], o, NULL) == -EIO)
+			bad++;
+		close(o);
+	}
+	assert_int_equal(bad, 2);
+}
+
+static void one_layer(struct fx *f, const git_oid *ids, int n, char id[41])
+{
+	struct snap_meta m;
+	memset(&m, 0, sizeof(m));
+	m.kind = SNAP_KIND_SESSION;
+	struct snap_writer *w;
+	assert_int_equal(snap_writer_new(&w, f->s, &m), 0);
+	for (int i = 0; i < n; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "f%d", i);
+		struct snap_entry e = {.path = path, .type = SNAP_T_REG, .mode = 0644, .size = 0, .cid = ids[i]};
+		uint64_t sz = 0;
+		void *mem = NULL;
+		size_t len = 0;
+		assert_int_equal(snap__object_read_mem(f->s, &ids[i], &mem, &len), 0);
+		free(mem);
+		sz = len;
+		e.size = sz;
+		assert_int_equal(snap_writer_add(w, &e), 0);
+	}
+	assert_int_equal(snap_writer_commit(w, id), 0);
+	snap_writer_free(w);
+}
+
+static void test_snapshot_object__pack_gc(void **state)
+{
+	struct fx *f = *state;
+	git_oid ids[NPACKED];
+	char bufs[NPACKED][64], id[41], p[PATH_MAX + 64];
+	pack_puts(f, ids, bufs);
+	one_layer(f, ids, NPACKED / 2, id); /* commits (flushes) the pack; names half */
+	struct snap_gc_stats st;
+	/* young: kept whole */
+	assert_int_equal(snap_store_gc(f->s, 600, false, &st), 0);
+	assert_int_equal(st.objects_removed, 0);
+	snprintf(p, sizeof(p), "%s/store/packs", f->dir);
+	assert_int_equal(count_files(p), 2);
+	/* dry run: counts, removes nothing */
+	assert_int_equal(snap_store_gc(f->s, 0, true, &st), 0);
+	assert_int_equal(st.objects_removed, NPACKED / 2);
+	assert_int_equal(count_files(p), 2);
+	/* grace 0: the referenced half becomes loose, the pack goes */
+	assert_int_equal(snap_store_gc(f->s, 0, false, &st), 0);
+	assert_int_equal(st.objects_removed, NPACKED / 2);
+	assert_int_equal(st.objects_kept, NPACKED / 2);
+	assert_int_equal(count_files(p), 0);
+	snprintf(p, sizeof(p), "%s/store/objects", f->dir);
+	assert_int_equal(count_files(p), NPACKED / 2);
+	for (int i = 0; i < NPACKED; i++) {
+		if (i < NPACKED / 2)
+			read_back(f, &ids[i], bufs[i], strlen(bufs[i]));
+		else
+			assert_int_equal(snap_object_has(f->s, &ids[i]), -ENOENT);
+	}
+	/* a pack all of whose objects are referenced is kept as it is */
+	git_oid more[NPACKED];
+	char mb[NPACKED][64];
+	snap__store_set_packing(f->s, true);
+	for (int i = 0; i < NPACKED; i++) {
+		snprintf(mb[i], 64, "second pack %d\n", i);
+		assert_int_equal(snap_object_put_buf(f->s, mb[i], strlen(mb[i]), &more[i], NULL), 0);
+	}
+	snap__store_set_packing(f->s, false);
+	one_layer(f, more, NPACKED, id);
+	assert_int_equal(snap_store_gc(f->s, 0, false, &st), 0);
+	assert_int_equal(st.objects_removed, 0);
+	snprintf(p, sizeof(p), "%s/store/packs", f->dir);
+	assert_int_equal(count_files(p), 2);
+	read_back(f, &more[5], mb[5], strlen(mb[5]));
+}
+
+/* gc keeps at most SNAP__PACKS_KEEP packs: older ones become loose objects
+ * (all of a young pack's objects, referenced or not, are kept) */
+static void test_snapshot_object__pack_gc_bounded(void **state)
+{
+	struct fx *f = *state;
+	enum { NP = SNAP__PACKS_KEEP + 3 };
+	git_oid ids[NP];
+	char bufs[NP][64], p[PATH_MAX + 64];
+	for (int i = 0; i < NP; i++) {
+		snap__store_set_packing(f->s, true);
+		snprintf(bufs[i], 64, "pack number %d\n", i);
+		assert_int_equal(snap_object_put_buf(f->s, bufs[i], strlen(bufs[i]), &ids[i], NULL), 0);
+		snap__store_set_packing(f->s, false);
+		assert_int_equal(snap__store_flush(f->s), 0);
+	}
+	snprintf(p, sizeof(p), "%s/store/packs", f->dir);
+	assert_int_equal(count_files(p), 2 * NP);
+	struct snap_gc_stats st;
+	assert_int_equal(snap_store_gc(f->s, 600, false, &st), 0);
+	assert_int_equal(st.objects_removed, 0);
+	assert_int_equal(count_files(p), 2 * SNAP__PACKS_KEEP);
+	snprintf(p, sizeof(p), "%s/store/objects", f->dir);
+	assert_int_equal(count_files(p), NP - SNAP__PACKS_KEEP);
+	for (int i = 0; i < NP; i++)
+		read_back(f, &ids[i], bufs[i], strlen(bufs[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_snapshot_object__git_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__sparse_large, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__pipe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__dedup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__corrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__no_temporaries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__store_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_snapshot_object__write_failure, setup, teardown),
+		FX_TEST(test_snapshot_object__git_id),
+		FX_TEST(test_snapshot_object__roundtrip),
+		FX_TEST(test_snapshot_object__sparse_large),
+		FX_TEST(test_snapshot_object__pipe),
+		FX_TEST(test_snapshot_object__dedup),
+		FX_TEST(test_snapshot_object__corrupt),
+		FX_TEST(test_snapshot_object__truncated),
+		FX_TEST(test_snapshot_object__missing),
+		FX_TEST(test_snapshot_object__no_temporaries),
+		FX_TEST(test_snapshot_object__store_open),
+		FX_TEST(test_snapshot_object__threads),
+		FX_TEST(test_snapshot_object__write_failure),
+		FX_TEST(test_snapshot_object__pack_roundtrip),
+		FX_TEST(test_snapshot_object__pack_corrupt),
+		FX_TEST(test_snapshot_object__pack_gc),
+		FX_TEST(test_snapshot_object__pack_gc_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

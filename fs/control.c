@@ -397,11 +397,20 @@ static void *control_thread(void *arg)
 			continue;
 		if (pf[nfds].revents) {
 			char drain[256];
+			bool closed = false;
 			while (read(c->fs->events.wake[0], drain, sizeof(drain)) > 0)
 				;
 			for (int i = c->ncl - 1; i >= 0; i--)
-				if (c->cl[i].subscribed && send_events(c, &c->cl[i]) < 0)
+				if (c->cl[i].subscribed && send_events(c, &c->cl[i]) < 0) {
 					client_close(c, i);
+					closed = true;
+				}
+			/* client_close moved the last client into a closed slot: pf[]
+			 * no longer matches c->cl[], so reading by pf index would use
+			 * a stale copy (a closed descriptor, a freed buffer). Poll
+			 * again; pending input is still there (level-triggered). */
+			if (closed)
+				continue;
 		}
 		for (int i = nfds - 3; i >= 0; i--)
 			if (pf[i + 2].revents && client_read(c, &c->cl[i]) < 0)

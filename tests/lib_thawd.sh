@@ -124,6 +124,19 @@ thawd_cleanup() {
     for d in "$ST"/$g; do dirs+=("$d"); done
   done
   stop_workspaces "${dirs[@]}"
+  # The workspaces' thawfs logs (sanitizer reports of thawd's children land
+  # there, not in $T/*.log, which lib.sh's cleanup checks).
+  local l
+  for d in "${dirs[@]}"; do
+    for l in "$d"/*.log; do
+      [ -f "$l" ] || continue
+      if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$l"; then
+        echo "FAIL: sanitizer report in ${l#"$T"/}:" >&2
+        sed -n '1,60p' "$l" >&2
+        rc=1
+      fi
+    done
+  done
   _rc() { return "$rc"; }
   _rc
   cleanup

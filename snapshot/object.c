@@ -159,57 +159,6 @@ void snap__object_path(const struct snap_store *s, const git_oid *id, char *path
 	snprintf(path, len, "%s/objects/%.2s/%s", s->dir, hex, hex + 2);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads up to len bytes at off (short only at EOF). */
-static ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = pread(fd, (char *)buf + got, len - got, off + (off_t)got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
-static ssize_t read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /* The pending temporary of id, copied into tmp, with the frame's offset and
  * length in it (loose: 0 and the file's); false if not pending. */
 static bool pending_path(struct snap_store *s, const git_oid *id, char *tmp, size_t len, uint64_t *stored,
@@ -313,7 +262,7 @@ static int compress_to_tmp(struct snap_store *s, const struct source *src, git_o
 			free(outb);
 			return fd;
 		}
-		if ((r = write_all(fd, outb, n)) < 0) {
+		if ((r = snap__write_all(fd, outb, n)) < 0) {
 			free(outb);
 			close(fd);
 			(void)unlink(tmp);
@@ -346,7 +295,7 @@ static int compress_to_tmp(struct snap_store *s, const struct source *src, git_o
 		goto fail;
 	}
 	uint64_t stored = n;
-	if ((r = write_all(fd, outb, n)) < 0)
+	if ((r = snap__write_all(fd, outb, n)) < 0)
 		goto fail_write;
 	uint64_t done = 0;
 	while (done < src->size) {
@@ -355,7 +304,7 @@ static int compress_to_tmp(struct snap_store *s, const struct source *src, git_o
 		if (src->buf) {
 			p = src->buf + done;
 		} else {
-			ssize_t got = pread_full(src->fd, in, len, src->off + (off_t)done);
+			ssize_t got = snap__pread_full(src->fd, in, len, src->off + (off_t)done);
 			if (got < 0) {
 				r = snap__err((int)got, "reading the content: %s", strerror((int)-got));
 				goto fail;
@@ -373,7 +322,7 @@ static int compress_to_tmp(struct snap_store *s, const struct source *src, git_o
 			r = snap__err(-EIO, "lz4: %s", LZ4F_getErrorName(n));
 			goto fail;
 		}
-		if ((r = write_all(fd, outb, n)) < 0)
+		if ((r = snap__write_all(fd, outb, n)) < 0)
 			goto fail_write;
 		stored += n;
 		done += len;
@@ -383,7 +332,7 @@ static int compress_to_tmp(struct snap_store *s, const struct source *src, git_o
 		r = snap__err(-EIO, "lz4: %s", LZ4F_getErrorName(n));
 		goto fail;
 	}
-	if ((r = write_all(fd, outb, n)) < 0)
+	if ((r = snap__write_all(fd, outb, n)) < 0)
 		goto fail_write;
 	stored += n;
 	if (h) {
@@ -878,12 +827,12 @@ static int spool(struct snap_store *s, int fd, char *tmp, size_t tmplen)
 	char *buf = malloc(CHUNK);
 	int r = buf ? 0 : snap__err(-ENOMEM, "out of memory");
 	while (r == 0) {
-		ssize_t n = read_full(fd, buf, CHUNK);
+		ssize_t n = snap__read_full(fd, buf, CHUNK);
 		if (n < 0)
 			r = snap__err((int)n, "reading the content: %s", strerror((int)-n));
 		else if (n == 0)
 			break;
-		else if ((r = write_all(t, buf, (size_t)n)) < 0)
+		else if ((r = snap__write_all(t, buf, (size_t)n)) < 0)
 			snap__err(r, "spooling to %s: %s", tmp, strerror(-r));
 	}
 	free(buf);
@@ -924,7 +873,7 @@ int snap_object_put_fd(struct snap_store *s, int fd, git_oid *out, uint64_t *out
 		if (!buf)
 			return snap__err(-ENOMEM, "out of memory");
 		for (;;) {
-			ssize_t n = read_full(fd, buf + len, cap - len);
+			ssize_t n = snap__read_full(fd, buf + len, cap - len);
 			if (n < 0) {
 				free(buf);
 				return snap__err((int)n, "reading the content: %s", strerror((int)-n));
@@ -1024,7 +973,7 @@ static int sink_put(struct sink *k, const char *p, size_t n)
 			k->pending_hole = true;
 		} else {
 			size_t run = part;
-			int r = write_all(k->fd, p, run);
+			int r = snap__write_all(k->fd, p, run);
 			if (r < 0)
 				return r;
 			k->pending_hole = false;
@@ -1120,7 +1069,7 @@ static int object_read(struct snap_store *s, const git_oid *id, struct sink *k, 
 			size_t want = inmax;
 			if (limit != UINT64_MAX && limit - pos < want)
 				want = (size_t)(limit - pos);
-			ssize_t n = want ? pread_full(fd, in, want, (off_t)(base + pos)) : 0;
+			ssize_t n = want ? snap__pread_full(fd, in, want, (off_t)(base + pos)) : 0;
 			if (n < 0) {
 				r = snap__err(-EIO, "object %s: read: %s", hex, strerror((int)-n));
 				goto done;

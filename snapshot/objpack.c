@@ -76,22 +76,6 @@ static int rec_cmp(const void *a, const void *b)
 	return git_oid_cmp(&((const struct snap__pack_rec *)a)->id, &((const struct snap__pack_rec *)b)->id);
 }
 
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int snap__pack_write_idx(int fd, const git_oid *ids, const uint64_t *offs, const uint64_t *lens, size_t n)
 {
 	struct snap__pack_rec *v = malloc((n ? n : 1) * sizeof(*v));
@@ -119,7 +103,7 @@ int snap__pack_write_idx(int fd, const git_oid *ids, const uint64_t *offs, const
 	}
 	uint64_t h = fnv1a(buf + 16, IDX_REC * n);
 	memcpy(p, &h, 8);
-	r = write_full(fd, buf, 16 + IDX_REC * n + 8);
+	r = snap__write_all(fd, buf, 16 + IDX_REC * n + 8);
 done:
 	free(v);
 	free(buf);
@@ -345,7 +329,7 @@ static int explode_one(struct snap_store *s, int packfd, const struct snap__pack
 			r = n < 0 ? -errno : -EIO;
 			break;
 		}
-		r = write_full(fd, buf, (size_t)n);
+		r = snap__write_all(fd, buf, (size_t)n);
 		done += (size_t)n;
 	}
 	free(buf);

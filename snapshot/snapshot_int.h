@@ -150,4 +150,9 @@ int snap__xattrs_valid(const void *x, size_t len);
 /* Reads just the metadata of layer dir (no lock taken). */
 int snap__layer_meta_at(const char *layer_dir, struct snap_meta *out);
 
+/* io.c: whole-buffer I/O that retries on EINTR and short counts. */
+int snap__write_all(int fd, const void *buf, size_t len);         /* 0 or -errno */
+ssize_t snap__read_full(int fd, void *buf, size_t len);           /* short only at EOF */
+ssize_t snap__pread_full(int fd, void *buf, size_t len, off_t off); /* the same at an offset */
+
 #endif
